@@ -1,0 +1,37 @@
+# Two commands do all set-up from a fresh clone: `make run` and `make test` (SPEC §1).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/scriptbots serve
+
+# Debian packages and services the tests use, installed or started only when missing.
+system-deps:
+	@./.ci/system-deps
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(STAMP) system-deps lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.sandbox_start
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

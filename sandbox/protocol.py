@@ -1,0 +1,343 @@
+"""The contract between the sandbox host and the child process that runs one script.
+
+Every message is a frozen dataclass below; nothing else crosses the socketpair. On the
+wire a message is a frame: 4-byte big-endian length, then a UTF-8 JSON object
+``{"t": "<ClassName>", <field>: <value>, ...}``; ``bytes`` travel as base64 strings and
+nested dataclasses as objects without ``"t"``. The child is untrusted, so the host decodes
+with :func:`decode` only (known types, known fields, checked types) — never pickle or eval.
+
+One run, in order::
+
+    host  -> child  RunStart                      once, first: what to run and its limits
+    child -> host   Started                       isolation applied; the script starts now
+    child -> host   MessageAdded, TextAppended,   chat events, in the total order the script
+                    TextReplaced, AttachmentAdded, made them (one lock in the child)
+                    MessageFinished
+    child -> host   BotCallStart(call_id)         host answers BotCallPart* then BotCallEnd
+    child -> host   BotCallCancel(call_id)        the script stopped reading; host ends the call
+    child -> host   FetchRequest(request_id)      host answers FetchResult(request_id)
+    child -> host   UploadRequest(request_id)     host answers UploadResult(request_id)
+    child -> host   RunEnd                        last message; then the child exits
+
+Bot calls, fetches and uploads carry ids, so that the calls of ``poe.parallel`` threads are
+in flight at once over the one channel. The host never trusts counts the child reports: it
+enforces the bot-call budget and the output cap itself.
+
+Chat events describe the script's *response*: the ordered list of messages echoed to the
+chat UI (messages of non-quiet chats, ``poe.default_chat`` first of all). ``msg_id`` numbers
+them from 0 in the order they were added; the host joins their texts with a blank line.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import struct
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 72 * 1024 * 1024  # one 50 MB attachment (SPEC §8), base64, plus headroom
+
+Role = Literal["user", "bot", "system", "tool"]
+RunStatus = Literal["ok", "error", "timeout", "killed"]
+LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
+
+
+class ProtocolError(ValueError):
+    """A frame that is not one of the messages below, or not well formed."""
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may use (SPEC §2). Given to the sandbox instead of any settings object."""
+
+    timeout_s: float = 120.0
+    cpu_s: int = 30
+    memory_mb: int = 256
+    max_output_chars: int = 100_000
+    max_bot_calls: int = 10
+    max_threads: int = 32
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """An attachment that lives at a URL: uploaded by the host, or one that came in a query."""
+
+    url: str
+    content_type: str
+    name: str
+    inline_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class BotCallRequest:
+    """One call to another bot. Messages and tool fields are fastapi_poe models dumped to JSON."""
+
+    bot_name: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_results: list[dict[str, Any]] | None = None
+    temperature: float | None = None
+    adopt_current_bot_name: bool = False
+
+
+# -- host -> child ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What to run. ``conversation`` is the query's messages (``fp.ProtocolMessage`` dumps),
+    oldest first; empty when the run was started without a query (``poe.query`` raises)."""
+
+    source: str
+    bot_name: str
+    conversation: list[dict[str, Any]] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class BotCallPart:
+    """One streamed ``fp.PartialResponse`` of a bot call, dumped to JSON."""
+
+    call_id: int
+    part: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BotCallEnd:
+    """The call is over. ``error`` set: it failed with that message; ``limit`` set: refused
+    because that limit was reached (the child raises the matching runtime exception)."""
+
+    call_id: int
+    error: str | None = None
+    limit: LimitName | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    request_id: int
+    contents: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    request_id: int
+    attachment: AttachmentInfo | None = None
+    error: str | None = None
+
+
+# -- child -> host ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    """Isolation is in place and the script's code is about to run (start-up latency mark)."""
+
+
+@dataclass(frozen=True)
+class MessageAdded:
+    """A message joined the response, with whatever it already holds."""
+
+    msg_id: int
+    role: Role
+    text: str
+    sender_name: str | None = None
+    content_type: str = "text/markdown"
+    attachments: list[AttachmentInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TextAppended:
+    msg_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class TextReplaced:
+    """The whole text of the message is now ``text`` (``Message.overwrite``)."""
+
+    msg_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AttachmentAdded:
+    msg_id: int
+    attachment: AttachmentInfo
+
+
+@dataclass(frozen=True)
+class MessageFinished:
+    msg_id: int
+
+
+@dataclass(frozen=True)
+class BotCallStart:
+    call_id: int
+    request: BotCallRequest
+
+
+@dataclass(frozen=True)
+class BotCallCancel:
+    call_id: int
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """Download an attachment URL for ``Attachment.get_contents`` (the host applies SPEC §8)."""
+
+    request_id: int
+    url: str
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """Store attachment contents; the host answers with where they now live."""
+
+    request_id: int
+    name: str
+    contents: bytes
+    content_type: str | None = None
+    is_inline: bool = False
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How the run ended. ``error`` is the text the user sees (a ``poe.BotError`` message, or
+    the exception type, message and the script's traceback); ``limit`` names a limit reached.
+    The child sends ``ok`` or ``error``; the host builds a RunEnd itself when it kills the
+    child (``timeout``, with limit ``time``) or the child dies without sending one
+    (``killed``, with the limit when the cause is known, e.g. ``cpu`` or ``memory``)."""
+
+    status: RunStatus
+    error: str | None = None
+    limit: LimitName | None = None
+
+
+ChatEvent = MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished
+HostMessage = RunStart | BotCallPart | BotCallEnd | FetchResult | UploadResult
+ChildMessage = (
+    Started | ChatEvent | BotCallStart | BotCallCancel | FetchRequest | UploadRequest | RunEnd
+)
+Message = HostMessage | ChildMessage
+
+_MESSAGE_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in typing.get_args(HostMessage) + typing.get_args(ChildMessage)
+}
+
+
+# -- codec ------------------------------------------------------------------------------
+
+
+def encode(message: Message) -> bytes:
+    """One frame: length header and JSON body."""
+    body = {"t": type(message).__name__, **_to_json(message)}
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(data) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes exceeds the frame limit")
+    return HEADER.pack(len(data)) + data
+
+
+def decode(body: bytes) -> Message:
+    """The message in one frame body (without its header); ProtocolError if it is not one."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError("frame is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("t"), str):
+        raise ProtocolError("frame is not a tagged object")
+    cls = _MESSAGE_TYPES.get(data.pop("t"))
+    if cls is None:
+        raise ProtocolError("unknown message type")
+    return _from_json(cls, data)
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [_to_json(item) for item in value]
+    return value
+
+
+def _from_json(cls: type, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{cls.__name__} must be an object")
+    hints = _field_types(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ProtocolError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    values = {name: _convert(hints[name], value, name) for name, value in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required field is missing
+        raise ProtocolError(f"{cls.__name__}: {exc}") from None
+
+
+def _convert(hint: Any, value: Any, name: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(hint):
+            try:
+                return _convert(option, value, name)
+            except ProtocolError:
+                continue
+        raise ProtocolError(f"field {name!r} has the wrong type")
+    if origin is Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise ProtocolError(f"field {name!r} has an unknown value")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ProtocolError(f"field {name!r} must be a list")
+        (item_hint,) = typing.get_args(hint)
+        return [_convert(item_hint, item, name) for item in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ProtocolError(f"field {name!r} must be an object")
+        return value
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ProtocolError(f"field {name!r} must be null")
+    if hint is bytes:
+        if not isinstance(value, str):
+            raise ProtocolError(f"field {name!r} must be base64")
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            raise ProtocolError(f"field {name!r} is not base64") from exc
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ProtocolError(f"field {name!r} must be a number")
+    if hint is int or hint is str or hint is bool:
+        if type(value) is hint:
+            return value
+        raise ProtocolError(f"field {name!r} must be {hint.__name__}")
+    if dataclasses.is_dataclass(hint):
+        return _from_json(hint, value)
+    raise ProtocolError(f"field {name!r} has an unsupported type")  # pragma: no cover
+
+
+_TYPE_CACHE: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    # Our own trusted annotations (this module), resolved once per class.
+    if cls not in _TYPE_CACHE:
+        hints = typing.get_type_hints(cls)
+        _TYPE_CACHE[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return _TYPE_CACHE[cls]
