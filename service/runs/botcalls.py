@@ -1,0 +1,288 @@
+"""Bot calls of one query: a hosted script runs here directly, any other bot goes upstream.
+
+SPEC §8: every call spends one unit of the query's budget (``RUN_MAX_BOT_CALLS``, shared by
+nested hosted scripts, counted here and never by the child); a hosted script is called at
+most 3 deep; other names go to ``POE_API_BASE`` with ``fastapi_poe.stream_request``, carrying
+the query's access key, user and conversation ids. Failures reach the script as
+``BotCallRefused`` with the bot's own message. The tool loop is the script's (``poe.call``
+runs it in the sandbox): tools, tool calls and tool results travel in the request, and tool
+call deltas come back as ``PartialResponse.tool_calls``; nothing here executes a tool.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any, Protocol
+
+import fastapi_poe as fp
+import httpx
+from pydantic import ValidationError
+
+from sandbox.errors import BotCallLimit, BotCallRefused
+from sandbox.protocol import BotCallRequest, ChatEvent, RunEnd, Started
+from service.runs.response import Appended, AttachmentOut, ResponseText, Rewritten
+
+logger = logging.getLogger(__name__)
+
+MAX_LOCAL_DEPTH = 3
+# Poe bot names and our script names; anything else could rewrite the upstream URL.
+_BOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class CallBudget:
+    """The bot calls one query may still make. Shared by every run of the query (nested
+    hosted scripts included) and by ``poe.parallel`` threads, hence the lock."""
+
+    def __init__(self, max_calls: int) -> None:
+        self.max_calls = max_calls
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def spend(self, bot_name: str) -> None:
+        """Take one call, or raise ``BotCallLimit`` when none is left."""
+        with self._lock:
+            if self._used >= self.max_calls:
+                raise BotCallLimit(bot_name)
+            self._used += 1
+
+
+def check_bot_name(name: str) -> str:
+    """The name without Poe's leading ``@``; ``BotCallRefused`` when it is not a bot name."""
+    bare = name.removeprefix("@")
+    if not _BOT_NAME.fullmatch(bare):
+        raise BotCallRefused(name, f"{name!r} is not a valid bot name")
+    return bare
+
+
+def build_query(
+    request: BotCallRequest, *, user_id: str, conversation_id: str, message_id: str
+) -> fp.QueryRequest:
+    """The ``fp.QueryRequest`` of one call; ``BotCallRefused`` when the parts are malformed.
+    The access key travels only in the Authorization header, never in the body."""
+    try:
+        return fp.QueryRequest(
+            version=fp.client.PROTOCOL_VERSION,
+            type="query",
+            query=[fp.ProtocolMessage.model_validate(m) for m in request.messages],
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            temperature=request.temperature,
+            adopt_current_bot_name=request.adopt_current_bot_name,
+            tools=_models(fp.ToolDefinition, request.tools),
+            tool_calls=_models(fp.ToolCallDefinition, request.tool_calls),
+            tool_results=_models(fp.ToolResultDefinition, request.tool_results),
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BotCallRefused(
+            request.bot_name, f"malformed bot call ({where}: {first['msg']})"
+        ) from None
+
+
+def _models(model: Any, items: list[dict[str, Any]] | None) -> list[Any] | None:
+    return None if items is None else [model.model_validate(item) for item in items]
+
+
+class UpstreamBots:
+    """Calls to bots on Poe (or any Poe-protocol server at ``base_url``) for one query."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_key: str | None,
+        user_id: str,
+        conversation_id: str,
+        message_id: str,
+        budget: CallBudget,
+        timeout_s: float = 600.0,
+    ) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.budget = budget
+        self._access_key = access_key
+        self._ids = {
+            "user_id": user_id,
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+        }
+        self._timeout_s = timeout_s
+
+    async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+        """The called bot's parts as they stream; spends one unit of the budget first."""
+        name = check_bot_name(request.bot_name)
+        if not self._access_key:
+            raise BotCallRefused(
+                name, "calling bots on Poe needs a Poe access key, and this run has none"
+            )
+        self.budget.spend(name)
+        query = build_query(request, **self._ids)
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(self._timeout_s, connect=10.0),
+            event_hooks={"response": [_raise_for_status]},
+        ) as session:
+            parts = fp.stream_request(
+                query,
+                name,
+                self._access_key,
+                # With tools and without tool_executables, fastapi_poe turns the bot's
+                # OpenAI-style `json` chunks into PartialResponse.tool_calls deltas and runs
+                # no tool itself; tool_calls and tool_results ride in the query above.
+                tools=query.tools,
+                session=session,
+                on_error=_log_attempt,
+                # One call is one request: a retry after partial output would repeat it.
+                num_tries=1,
+                base_url=self.base_url,
+            )
+            try:
+                async with aclosing(parts):
+                    async for part in parts:
+                        yield part
+            except (fp.BotError, httpx.HTTPError, LookupError, TypeError, ValueError) as exc:
+                raise BotCallRefused(name, _failure_message(exc, self._timeout_s)) from exc
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    # Before the body: an HTTP error answer becomes a clear message, not an SSE parse error.
+    response.raise_for_status()
+
+
+def _log_attempt(exc: Exception, message: str) -> None:
+    logger.debug("bot call attempt failed: %s (%s)", message, type(exc).__name__)
+
+
+def _failure_message(exc: Exception, timeout_s: float) -> str:
+    """What the script sees: the bot's own error text when it sent one."""
+    cause = exc.__cause__ if isinstance(exc, fp.BotError) and exc.__cause__ else exc
+    if isinstance(cause, httpx.HTTPStatusError):
+        status = cause.response.status_code
+        reasons = {401: "it refused the access key", 403: "it refused the access key"}
+        reason = reasons.get(status, "no such bot" if status == 404 else "")
+        return f"the bot answered HTTP {status}" + (f" ({reason})" if reason else "")
+    if isinstance(cause, httpx.TimeoutException):
+        return f"the bot did not answer within {timeout_s:g} seconds"
+    if isinstance(cause, httpx.ConnectError):
+        return "could not connect to the bot"
+    if isinstance(cause, httpx.HTTPError):
+        return f"the connection to the bot failed ({type(cause).__name__})"
+    if isinstance(exc, fp.BotError) and exc.args:
+        return _error_event_text(str(exc.args[0]))
+    return f"the bot sent a malformed response ({type(exc).__name__})"
+
+
+def _error_event_text(raw: str) -> str:
+    # fastapi_poe raises BotError with the `error` event's JSON data as its message.
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if isinstance(data, dict):
+        text = data.get("text")
+        return text if isinstance(text, str) and text else "the bot failed without a message"
+    return raw
+
+
+# -- hosted scripts ---------------------------------------------------------------------
+
+LocalBot = Callable[[BotCallRequest, "BotRouter"], AsyncIterator[fp.PartialResponse]]
+
+
+class LocalBots(Protocol):
+    """Scripts hosted here, by bot name; the orchestrator supplies the implementation.
+
+    ``find`` answers None for a name that is not a hosted script. The returned callable runs
+    the script for ``request`` with ``nested`` as that run's bot calls (one level deeper,
+    the same budget) and yields its response as parts (``parts_from_run`` does that from
+    the run's events)."""
+
+    async def find(self, bot_name: str) -> LocalBot | None: ...
+
+
+class BotRouter:
+    """The bot-call half of ``RunServices`` for one run at some nesting depth."""
+
+    def __init__(
+        self,
+        upstream: UpstreamBots,
+        local: LocalBots | None = None,
+        *,
+        depth: int = 0,
+        max_depth: int = MAX_LOCAL_DEPTH,
+    ) -> None:
+        self.upstream = upstream
+        self.local = local
+        self.depth = depth
+        self.max_depth = max_depth
+
+    @property
+    def budget(self) -> CallBudget:
+        return self.upstream.budget
+
+    def nested(self) -> BotRouter:
+        """The router of a hosted script called from this run."""
+        return BotRouter(self.upstream, self.local, depth=self.depth + 1, max_depth=self.max_depth)
+
+    async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+        name = check_bot_name(request.bot_name)
+        bot = await self.local.find(name) if self.local is not None else None
+        if bot is None:
+            parts = self.upstream.call_bot(request)
+        else:
+            if self.depth + 1 > self.max_depth:
+                raise BotCallRefused(
+                    name,
+                    f"hosted scripts may call each other at most {self.max_depth} levels deep",
+                )
+            self.budget.spend(name)
+            parts = bot(request, self.nested())
+        async with aclosing(parts):
+            async for part in parts:
+                yield part
+
+
+async def parts_from_run(
+    bot_name: str, events: AsyncIterable[Started | ChatEvent | RunEnd]
+) -> AsyncIterator[fp.PartialResponse]:
+    """A hosted script's run seen as a called bot: text deltas, ``is_replace_response``
+    parts for rewrites, attachments; a failed run raises ``BotCallRefused`` with its error."""
+    text = ResponseText()
+    async for event in events:
+        if isinstance(event, Started):
+            continue
+        if isinstance(event, RunEnd):
+            if event.status != "ok":
+                detail = event.error or (
+                    f"it reached its {event.limit} limit" if event.limit else event.status
+                )
+                raise BotCallRefused(bot_name, detail)
+            return
+        try:
+            changes = text.apply(event)
+        except (TypeError, ValueError):
+            raise BotCallRefused(bot_name, "the script's run sent an invalid event") from None
+        for change in changes:
+            if isinstance(change, Appended):
+                yield fp.PartialResponse(text=change.text)
+            elif isinstance(change, Rewritten):
+                yield fp.PartialResponse(text=text.render(), is_replace_response=True)
+            elif isinstance(change, AttachmentOut):
+                info = change.attachment
+                attachment = fp.Attachment(
+                    url=info.url,
+                    content_type=info.content_type,
+                    name=info.name,
+                    inline_ref=info.inline_ref,
+                )
+                yield fp.PartialResponse(text="", attachment=attachment)
+    raise BotCallRefused(bot_name, "the script stopped without a result")
