@@ -1,0 +1,272 @@
+"""The ``scriptbots`` command (SPEC §3). Builds Settings once and hands them down.
+
+Standard output carries only what a shell would capture (a token, compile problems);
+every message goes to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from service.errors import ScriptbotsError
+from service.logs import configure_logging
+from service.settings import ENV_PREFIX, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+logger = logging.getLogger(__name__)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _migrate(settings: Settings, *, quiet: bool = False) -> None:
+    from service.store.db import make_engine
+    from service.store.migrations import upgrade
+
+    alembic_logger = logging.getLogger("alembic.runtime.migration")
+    level = alembic_logger.level
+    if quiet:  # a command's own output should not drown in migration chatter
+        alembic_logger.setLevel(logging.WARNING)
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+        alembic_logger.setLevel(level)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate(settings)
+    _say("database is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    _migrate(settings)  # once, here, not in each worker
+    logger.info("serving", extra={"url": f"http://{settings.host}:{settings.port}"})
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment: pass it what the
+        # command line changed, and the secret key, so that all workers agree.
+        for field in ("host", "port"):
+            os.environ[ENV_PREFIX + field.upper()] = str(getattr(settings, field))
+        assert settings.secret_key is not None
+        os.environ[ENV_PREFIX + "SECRET_KEY"] = settings.secret_key.get_secret_value()
+        uvicorn.run(
+            "service.cli:worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_config=None,
+            proxy_headers=True,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            proxy_headers=True,
+        )
+    return 0
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` worker process: settings from the environment."""
+    from service.app import create_app
+
+    configure_logging()
+    return create_app(load_settings())
+
+
+def _read_password() -> str | None:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _say("error: --password-stdin was given but standard input has no password")
+        return None
+    return password
+
+
+def cmd_creator_create(args: argparse.Namespace, settings: Settings) -> int:
+    from service.security import hash_password
+    from service.store.creators import create_api_token, create_creator
+    from service.store.db import Database
+
+    password_hash = None
+    if args.password_stdin:
+        password = _read_password()
+        if password is None:
+            return 1
+        password_hash = hash_password(password)
+    _migrate(settings, quiet=True)
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            creator = create_creator(session, args.name, password_hash)
+            token = create_api_token(session, creator, label="cli")
+    finally:
+        db.dispose()
+    _say(f"created creator {creator.name!r}; its API token follows (shown only once)")
+    print(token)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from service.store.creators import create_api_token, get_creator
+    from service.store.db import Database
+
+    _migrate(settings, quiet=True)
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            token = create_api_token(session, get_creator(session, args.name), label="cli")
+    finally:
+        db.dispose()
+    _say(f"new API token for {args.name!r} (shown only once):")
+    print(token)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
+    from sandbox.policy.compiler import check_source
+
+    path = Path(args.file)
+    try:
+        source = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        _say(f"error: cannot read {args.file}: {exc.strerror or exc}")
+        return 1
+    except UnicodeDecodeError as exc:
+        print(f"{args.file}:1:1: the file is not UTF-8 ({exc.reason})")
+        return 1
+    problems = check_source(source)
+    for problem in problems:
+        print(f"{args.file}:{problem.line}:{problem.col}: {problem.message}")
+    if not problems:
+        _say(f"{args.file}: ok")
+    return 1 if problems else 0
+
+
+def _local_sandbox() -> ModuleType | None:
+    """``sandbox.local``: the sandbox's own runner (no server, no database)."""
+    try:
+        return importlib.import_module("sandbox.local")
+    except ModuleNotFoundError as exc:
+        if exc.name != "sandbox.local":
+            raise
+        _say("error: this installation has no local sandbox runner (sandbox/local.py)")
+        return None
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings | None) -> int:
+    local = _local_sandbox()
+    return 1 if local is None else int(local.run_file(args.file, args.query, args.bot_base))
+
+
+def cmd_check_sandbox(args: argparse.Namespace, settings: Settings | None) -> int:
+    local = _local_sandbox()
+    return 1 if local is None else int(local.check_sandbox())
+
+
+# Commands that need no Settings (no database, no secret key).
+_WITHOUT_SETTINGS = {cmd_check, cmd_run, cmd_check_sandbox}
+
+
+def _positive(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scriptbots", description="Host Poe script bots: upload a script, get a bot URL."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
+    serve.add_argument("--host", help="listen address (default: SCRIPTBOTS_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: SCRIPTBOTS_PORT)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations and exit")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    creator = commands.add_parser("creator", help="manage creators")
+    creator_commands = creator.add_subparsers(dest="action", required=True, metavar="ACTION")
+    creator_create = creator_commands.add_parser(
+        "create", help="create a creator and print a new API token on standard output"
+    )
+    creator_create.add_argument("name")
+    creator_create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a password for the web pages from the first line of standard input",
+    )
+    creator_create.set_defaults(handler=cmd_creator_create)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_create = token_commands.add_parser(
+        "create", help="print a new API token of an existing creator on standard output"
+    )
+    token_create.add_argument("name", help="the creator's name")
+    token_create.set_defaults(handler=cmd_token_create)
+
+    run = commands.add_parser("run", help="run a script locally in the sandbox")
+    run.add_argument("file", metavar="FILE.py")
+    run.add_argument("--query", help="the user's message")
+    run.add_argument("--bot-base", help="where bot calls go (default: SCRIPTBOTS_POE_API_BASE)")
+    run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser("check", help="compile a script under the sandbox policy")
+    check.add_argument("file", metavar="FILE.py")
+    check.set_defaults(handler=cmd_check)
+
+    check_sandbox = commands.add_parser(
+        "check-sandbox", help="report which isolation layers this machine provides"
+    )
+    check_sandbox.set_defaults(handler=cmd_check_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    handler: Callable[[argparse.Namespace, Settings | None], int] = args.handler
+    if handler in _WITHOUT_SETTINGS:
+        return handler(args, None)
+    from sqlalchemy.exc import SQLAlchemyError  # not needed by the commands above
+
+    # Command-line values are settings too, validated like the environment's.
+    overrides = {k: getattr(args, k, None) for k in ("host", "port")}
+    try:
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        return handler(args, settings)
+    except (SettingsError, ScriptbotsError) as exc:
+        _say(f"error: {exc}")
+        return 1
+    except SQLAlchemyError as exc:
+        _say(f"error: database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

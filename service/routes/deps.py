@@ -1,0 +1,83 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: settings, session, creator, paging.
+
+Everything comes from ``request.app.state``, filled by the lifespan in ``app.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from service.errors import Unauthorized
+from service.security import AccessKeyCipher
+from service.settings import Settings
+from service.store.creators import creator_for_token
+from service.store.db import Database
+from service.store.tables import Creator
+
+MAX_PAGE = 200
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def _cipher(request: Request) -> AccessKeyCipher:
+    return request.app.state.cipher  # type: ignore[no-any-return]
+
+
+def _session(database: Annotated[Database, Depends(_database)]) -> Iterator[Session]:
+    # One transaction per request, committed before the response is sent (scope below),
+    # rolled back when the route raises: a failed request changes nothing.
+    with database.transaction() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DatabaseDep = Annotated[Database, Depends(_database)]
+CipherDep = Annotated[AccessKeyCipher, Depends(_cipher)]
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token of the creator.")
+
+
+def _current_creator(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Creator:
+    if credentials is None:
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    creator = creator_for_token(session, credentials.credentials)
+    if creator is None:
+        raise Unauthorized("The API token is unknown or revoked.")
+    return creator
+
+
+CurrentCreator = Annotated[Creator, Depends(_current_creator)]
+
+
+@dataclass(frozen=True)
+class Pagination:
+    """``?limit=&offset=``; lists answer ``{"items", "total", "limit", "offset"}``."""
+
+    limit: int
+    offset: int
+
+
+def _pagination(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit, offset)
+
+
+PaginationDep = Annotated[Pagination, Depends(_pagination)]

@@ -1,0 +1,55 @@
+"""Operations: /healthz (the process answers) and /readyz (it can serve right now)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT_S = 5
+
+# A readiness check raises (or returns False) when its part cannot serve. The lifespan
+# registers them in ``app.state.readiness``: "database" now, the sandbox pool next.
+ReadinessCheck = Callable[[], Awaitable[bool | None] | bool | None]
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A part is not ready."}})
+async def readyz(request: Request) -> JSONResponse:
+    checks: dict[str, ReadinessCheck] = request.app.state.readiness
+    results = {name: await _passes(name, check) for name, check in checks.items()}
+    ready = all(results.values())
+    body: dict[str, object] = {
+        "status": "ready" if ready else "not ready",
+        "checks": {name: "ok" if ok else "failing" for name, ok in results.items()},
+    }
+    if not ready:
+        failing = ", ".join(name for name, ok in results.items() if not ok)
+        body["detail"] = f"Not ready: {failing}."
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _passes(name: str, check: ReadinessCheck) -> bool:
+    try:
+        with anyio.fail_after(CHECK_TIMEOUT_S):
+            if inspect.iscoroutinefunction(check):
+                result = await check()
+            else:
+                result = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+            if inspect.isawaitable(result):
+                result = await result
+    except Exception as exc:  # a failing check is an answer, not an error
+        logger.warning("readiness check failed", extra={"check": name, "error": repr(exc)})
+        return False
+    return result is not False

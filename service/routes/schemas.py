@@ -1,0 +1,158 @@
+"""REST request and response models (never the tables). Settings are fastapi_poe's own."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+import fastapi_poe as fp
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from service.names import NAME_PATTERN, NAME_RULE, is_valid_name
+
+ACCESS_KEY_CHARS = 32  # SPEC §5
+# Visible ASCII only: the key travels in an Authorization header.
+_ACCESS_KEY_PATTERN = rf"^[\x21-\x7e]{{{ACCESS_KEY_CHARS}}}$"
+_ACCESS_KEY = re.compile(_ACCESS_KEY_PATTERN)
+
+T = TypeVar("T")
+
+
+def _check_name(value: str) -> str:
+    if not is_valid_name(value):
+        raise ValueError(f"a script name must be {NAME_RULE}")
+    return value
+
+
+def _check_access_key(value: str) -> str:
+    if not _ACCESS_KEY.fullmatch(value):
+        raise ValueError(f"a Poe access key is exactly {ACCESS_KEY_CHARS} visible ASCII characters")
+    return value
+
+
+ScriptName = Annotated[
+    str,
+    AfterValidator(_check_name),
+    Field(
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description=f"{NAME_RULE}; unique across the service, ignoring case.",
+        examples=["hello-bot"],
+    ),
+]
+AccessKey = Annotated[
+    str,
+    AfterValidator(_check_access_key),
+    Field(
+        json_schema_extra={"pattern": _ACCESS_KEY_PATTERN},
+        description="The bot's Poe access key; stored encrypted, never returned.",
+    ),
+]
+Source = Annotated[str, Field(description="Python source, UTF-8, at most 256 KiB.")]
+BotSettings = Annotated[
+    fp.SettingsResponse,
+    Field(description="Poe settings: fastapi_poe's SettingsResponse fields."),
+]
+
+
+def _reject_unencodable(value: Any) -> None:
+    """Lone surrogates can be neither stored nor sent back as UTF-8: refuse them at the door."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_unencodable(key)
+            _reject_unencodable(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_unencodable(item)
+    elif isinstance(value, BaseModel):
+        _reject_unencodable(value.model_dump(mode="json"))
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _encodable(self) -> Self:
+        for name in self.model_fields_set:
+            _reject_unencodable(getattr(self, name))
+        return self
+
+
+class ScriptCreate(_Input):
+    name: ScriptName
+    source: Source
+    poe_access_key: AccessKey | None = None
+    settings: BotSettings | None = None
+
+
+class ScriptUpdate(_Input):
+    """Any of the fields: ``poe_access_key: null`` removes the key, ``settings: null``
+    resets the settings; a new ``source`` makes a new version."""
+
+    source: Source | None = None
+    poe_access_key: AccessKey | None = None
+    settings: BotSettings | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of source, poe_access_key, settings")
+        if "source" in self.model_fields_set and self.source is None:
+            raise ValueError("source cannot be null; leave it out to keep the current source")
+        return self
+
+
+class ScriptSummary(BaseModel):
+    name: str
+    version: int = Field(description="The current version number.")
+    bot_url: str = Field(description="The Poe server-bot URL to paste into Poe.")
+    has_access_key: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScriptOut(ScriptSummary):
+    source: str
+    settings: dict[str, Any] = Field(
+        description="The settings the bot answers to Poe, server_bot_dependencies included."
+    )
+
+
+class VersionSummary(BaseModel):
+    number: int
+    sha256: str
+    size: int = Field(description="Source size in bytes.")
+    created_at: datetime
+
+
+class VersionOut(VersionSummary):
+    source: str
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest or alphabetical first as the route says."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+class ProblemOut(BaseModel):
+    line: int
+    col: int
+    message: str
+
+
+class CompileErrorOut(BaseModel):
+    detail: str
+    errors: list[ProblemOut]

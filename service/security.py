@@ -1,0 +1,60 @@
+"""Secrets at rest: argon2 password hashes, API token hashes, access-key encryption.
+
+Nothing here logs, and nothing returns a secret in a form that could be logged by accident.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TOKEN_PREFIX = "sb_"
+_passwords = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _passwords.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _passwords.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_api_token() -> str:
+    """A fresh API token, shown to its creator once; only its hash is stored."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_token(token: str) -> str:
+    """SHA-256 suffices: tokens carry 256 random bits, so there is nothing to brute-force."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class AccessKeyCipher:
+    """Encrypts Poe access keys with a Fernet key derived from SECRET_KEY."""
+
+    def __init__(self, secret_key: str) -> None:
+        derived = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"scriptbots access key"
+        ).derive(secret_key.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def encrypt(self, access_key: str) -> str:
+        return self._fernet.encrypt(access_key.encode()).decode("ascii")
+
+    def decrypt(self, stored: str) -> str | None:
+        """The access key, or None when it was encrypted under another SECRET_KEY."""
+        try:
+            return self._fernet.decrypt(stored.encode("ascii")).decode()
+        except (InvalidToken, UnicodeError):
+            return None

@@ -1,0 +1,165 @@
+"""Settings (SPEC §2): every ``SCRIPTBOTS_*`` variable, read from the environment and ``.env``.
+
+Built once by ``cli.py`` (or a test) and handed down; no module holds a settings object.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SCRIPTBOTS_"
+SECRET_KEY_FILE = Path("var") / "secret.key"
+MIN_SECRET_KEY_CHARS = 16
+
+
+# fastapi_poe's default ``upload_file(base_url=...)`` (SPEC §2), written out so that reading
+# settings does not import fastapi_poe; a test keeps the two equal.
+FASTAPI_POE_UPLOAD_BASE = "https://www.quora.com/poe_api/"
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """The service's configuration; each field is one ``SCRIPTBOTS_<FIELD>`` variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///var/scriptbots.db",
+        description="Any SQLAlchemy URL; PostgreSQL (postgresql+psycopg://...) for production.",
+    )
+    host: str = Field("127.0.0.1", min_length=1, description="Listen address.")
+    port: int = Field(8000, ge=1, le=65535, description="Listen port.")
+    public_url: AnyHttpUrl | None = Field(
+        None, description="Base of printed bot and attachment URLs; default http://HOST:PORT."
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Encrypts stored access keys and signs sessions; "
+        "generated into var/secret.key on first start when unset.",
+    )
+    poe_api_base: AnyHttpUrl = Field(
+        AnyHttpUrl("https://api.poe.com/bot/"),
+        description="Where poe.call sends calls to bots that are not hosted here.",
+    )
+    poe_file_upload_base: AnyHttpUrl = Field(
+        AnyHttpUrl(FASTAPI_POE_UPLOAD_BASE),
+        description="Where attachments go when a query came from Poe.",
+    )
+    run_timeout_s: Positive = Field(120, description="Wall-clock limit of one run, seconds.")
+    run_cpu_s: Positive = Field(30, description="CPU-time limit of one run, seconds.")
+    run_memory_mb: Positive = Field(256, description="Memory limit of one run, MiB.")
+    run_max_bot_calls: Positive = Field(10, description="Bot calls one query may make.")
+    run_max_output_chars: Positive = Field(
+        100_000, description="Response text one run may produce."
+    )
+    creator_max_concurrent_runs: Positive = Field(
+        8, description="Runs of one creator's scripts at once."
+    )
+    allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
+    fetch_allow_private: bool = Field(
+        False,
+        description="Whether attachment URLs on loopback, private or link-local addresses "
+        "may be fetched for a script.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _parseable_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url  # here: the CLI's `check` needs no SQLAlchemy
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a SQLAlchemy database URL: {exc}") from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_CHARS} characters long")
+        return value
+
+    @property
+    def base_url(self) -> str:
+        """PUBLIC_URL without its trailing slash, or http://HOST:PORT when unset."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def bot_url(self, name: str) -> str:
+        """The Poe server-bot URL of the script ``name`` (SPEC §7)."""
+        return f"{self.base_url}/bots/{name}"
+
+
+class SettingsError(Exception):
+    """A bad setting; ``str(exc)`` is the one line to show before stopping."""
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = ENV_PREFIX + field.upper()
+    given = "" if field == "secret_key" else f" (got {error.get('input')!r:.80})"
+    message = error["msg"].removeprefix("Value error, ")
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"bad setting {variable}: {message}{given}{more}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, ``.env`` and ``overrides``, with a secret key.
+
+    When no SECRET_KEY is configured, one is read from (or created in) var/secret.key,
+    mode 0600, so restarts keep decrypting stored access keys.
+    """
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+    if settings.secret_key is None:
+        settings = settings.model_copy(update={"secret_key": SecretStr(_stored_secret_key())})
+    return settings
+
+
+def _stored_secret_key(path: Path = SECRET_KEY_FILE) -> str:
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    except OSError as exc:
+        raise SettingsError(
+            f"bad setting {ENV_PREFIX}SECRET_KEY: cannot read {path}: {exc}"
+        ) from None
+    if key:
+        if len(key) < MIN_SECRET_KEY_CHARS:
+            raise SettingsError(f"bad setting {ENV_PREFIX}SECRET_KEY: {path} is too short")
+        return key
+    key = secrets.token_urlsafe(48)
+    # Written whole to a private temporary file, then linked into place: two processes
+    # starting at once both end up with the one key that won the link.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+        os.link(temporary, path)
+    except FileExistsError:
+        return _stored_secret_key(path)
+    except OSError as exc:
+        raise SettingsError(
+            f"bad setting {ENV_PREFIX}SECRET_KEY: unset, and cannot create {path}: {exc}"
+        ) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key

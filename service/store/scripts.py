@@ -1,0 +1,152 @@
+"""Scripts and their versions. Every query is scoped by the creator who owns the script,
+except :func:`find_script`, which serves the public bot URL."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from service.errors import NameTaken, NotFound
+from service.names import check_name, is_valid_name, name_key
+from service.sources import CheckedSource
+from service.store.tables import Script, ScriptVersion, utcnow
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One page of rows and the count of all rows."""
+
+    items: list[Any]
+    total: int
+
+
+def create_script(
+    session: Session,
+    creator_id: int,
+    name: str,
+    source: CheckedSource,
+    settings: dict[str, Any],
+    access_key_encrypted: str | None,
+) -> tuple[Script, ScriptVersion]:
+    """A new script with its version 1; NameTaken when the name is in use in any case."""
+    script = Script(
+        creator_id=creator_id,
+        name=check_name(name),
+        name_key=name_key(name),
+        settings=settings,
+        access_key_encrypted=access_key_encrypted,
+        current_version=1,
+    )
+    session.add(script)
+    try:
+        session.flush()  # the unique constraint decides between racing creators
+    except IntegrityError as exc:
+        raise NameTaken(name) from exc
+    version = _new_version(script, 1, source)
+    session.add(version)
+    session.flush()
+    return script, version
+
+
+def find_script(session: Session, name: str) -> Script | None:
+    """The script named ``name`` (any case), whoever owns it: for the public bot URL."""
+    if not is_valid_name(name):
+        return None
+    return session.scalar(select(Script).where(Script.name_key == name_key(name)))
+
+
+def get_script(session: Session, creator_id: int, name: str, *, lock: bool = False) -> Script:
+    """``creator_id``'s script ``name``; NotFound when absent or someone else's."""
+    script = find_script(session, name)
+    if script is None or script.creator_id != creator_id:
+        raise NotFound(f"You have no script named {name[:60]!r}.")
+    if lock:  # one writer at a time per script, so version numbers never collide
+        session.refresh(script, with_for_update=True)
+    return script
+
+
+def list_scripts(session: Session, creator_id: int, limit: int, offset: int) -> Listing:
+    where = Script.creator_id == creator_id
+    total = session.scalar(select(func.count()).select_from(Script).where(where)) or 0
+    items = session.scalars(
+        select(Script).where(where).order_by(Script.name_key).limit(limit).offset(offset)
+    ).all()
+    return Listing(list(items), total)
+
+
+def get_version(session: Session, script: Script, number: int) -> ScriptVersion:
+    version = session.scalar(
+        select(ScriptVersion).where(
+            ScriptVersion.script_id == script.id, ScriptVersion.number == number
+        )
+    )
+    if version is None:
+        raise NotFound(f"Script {script.name!r} has no version {number}.")
+    return version
+
+
+def current_version(session: Session, script: Script) -> ScriptVersion:
+    return get_version(session, script, script.current_version)
+
+
+def list_versions(session: Session, script: Script, limit: int, offset: int) -> Listing:
+    where = ScriptVersion.script_id == script.id
+    total = session.scalar(select(func.count()).select_from(ScriptVersion).where(where)) or 0
+    items = session.scalars(
+        select(ScriptVersion)
+        .where(where)
+        .order_by(ScriptVersion.number.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return Listing(list(items), total)
+
+
+def add_version(session: Session, script: Script, source: CheckedSource) -> ScriptVersion:
+    """Make ``source`` the script's current source, as a new version (call with a lock)."""
+    version = _new_version(script, script.current_version + 1, source)
+    session.add(version)
+    script.current_version = version.number
+    script.updated_at = utcnow()
+    session.flush()
+    return version
+
+
+def update_script(
+    session: Session,
+    script: Script,
+    *,
+    settings: dict[str, Any] | None = None,
+    access_key_encrypted: str | None = None,
+    clear_access_key: bool = False,
+) -> None:
+    if settings is not None:
+        script.settings = settings
+    if clear_access_key:
+        script.access_key_encrypted = None
+    elif access_key_encrypted is not None:
+        script.access_key_encrypted = access_key_encrypted
+    script.updated_at = utcnow()
+    session.flush()
+
+
+def delete_script(session: Session, script: Script) -> None:
+    """Delete the script; versions, runs, events and reports go with it (ON DELETE CASCADE)."""
+    session.execute(delete(Script).where(Script.id == script.id))
+    session.expunge(script)
+
+
+def _new_version(script: Script, number: int, source: CheckedSource) -> ScriptVersion:
+    return ScriptVersion(
+        script_id=script.id,
+        number=number,
+        source=source.source,
+        sha256=hashlib.sha256(source.source.encode()).hexdigest(),
+        size=source.size,
+        bot_dependencies=source.bot_dependencies,
+    )

@@ -1,0 +1,386 @@
+"""Every bad input answers 4xx JSON with a ``detail``, never 500; a failed request changes
+nothing. (The autouse fixture in conftest.py fails any test whose request reached the
+last-resort handler.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from sandbox.policy.compiler import MAX_SOURCE_BYTES
+from service.app import create_app
+from service.errors import NameTaken
+from service.routes.deps import CurrentCreator, SessionDep
+from service.settings import Settings
+from service.sources import check_script_source
+from service.store import scripts as store
+from service.store.db import Database
+from service.store.tables import Script
+from tests.conftest import HELLO_SOURCE, CreatorInfo, unique_name
+
+MakeScript = Callable[..., Awaitable[dict[str, Any]]]
+KEY = "k" * 32
+
+
+def assert_error(response: httpx.Response, status: int) -> Any:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["detail"]
+    return body
+
+
+# -- create --------------------------------------------------------------------------------
+
+BAD_CREATES: list[tuple[str, Any]] = [
+    ("missing name", {"source": HELLO_SOURCE}),
+    ("missing source", {"name": "valid-name"}),
+    ("name too short", {"name": "ab", "source": HELLO_SOURCE}),
+    ("name too long", {"name": "a" * 41, "source": HELLO_SOURCE}),
+    ("name starts with a digit", {"name": "1abc", "source": HELLO_SOURCE}),
+    ("name starts with a dash", {"name": "-abc", "source": HELLO_SOURCE}),
+    ("name with a space", {"name": "ab cd", "source": HELLO_SOURCE}),
+    ("name with a slash", {"name": "ab/cd", "source": HELLO_SOURCE}),
+    ("name with a newline", {"name": "abcd\n", "source": HELLO_SOURCE}),
+    ("name not ascii", {"name": "héllo", "source": HELLO_SOURCE}),
+    ("name not a string", {"name": 12345, "source": HELLO_SOURCE}),
+    ("source not a string", {"name": "valid-name", "source": ["print(1)"]}),
+    ("source null", {"name": "valid-name", "source": None}),
+    ("source lone surrogate", {"name": "valid-name", "source": "x = '\ud800'"}),
+    ("key too short", {"name": "valid-name", "source": HELLO_SOURCE, "poe_access_key": "k" * 31}),
+    ("key too long", {"name": "valid-name", "source": HELLO_SOURCE, "poe_access_key": "k" * 33}),
+    ("key with a space", {"name": "valid-name", "source": "x=1", "poe_access_key": "k " * 16}),
+    ("key not a string", {"name": "valid-name", "source": "x=1", "poe_access_key": 1}),
+    ("settings not an object", {"name": "valid-name", "source": "x=1", "settings": "x"}),
+    ("settings unknown field", {"name": "valid-name", "source": "x=1", "settings": {"x": 1}}),
+    (
+        "settings wrong type",
+        {"name": "valid-name", "source": "x=1", "settings": {"allow_attachments": "maybe"}},
+    ),
+    (
+        "settings bad dependencies",
+        {"name": "valid-name", "source": "x=1", "settings": {"server_bot_dependencies": [1]}},
+    ),
+    (
+        "settings lone surrogate",
+        {"name": "valid-name", "source": "x=1", "settings": {"introduction_message": "\ud800"}},
+    ),
+    ("unknown field", {"name": "valid-name", "source": "x=1", "owner": "someone"}),
+    ("array body", [{"name": "valid-name", "source": "x=1"}]),
+    ("string body", "hello"),
+    ("null body", None),
+]
+
+
+@pytest.mark.parametrize(("case", "body"), BAD_CREATES, ids=[c for c, _ in BAD_CREATES])
+async def test_bad_create_bodies_answer_422(
+    client: httpx.AsyncClient, creator: CreatorInfo, case: str, body: Any
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        content=json.dumps(body),  # ASCII, so lone surrogates travel as \ud800 escapes
+        headers={**creator.headers, "content-type": "application/json"},
+    )
+    detail = assert_error(response, 422)["detail"]
+    assert isinstance(detail, list | str)
+    if isinstance(detail, list):  # sources are never echoed back
+        assert all(set(error) == {"loc", "msg", "type"} for error in detail)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"name": "x", "source": ', "application/json"),
+        (b"\xff\xfe not utf-8", "application/json"),
+        (b"", "application/json"),
+        (b"name=abc&source=x", "application/x-www-form-urlencoded"),
+        (b'{"name": "valid-name", "source": "x=1"}', "text/plain"),
+    ],
+)
+async def test_malformed_bodies_answer_422(
+    client: httpx.AsyncClient, creator: CreatorInfo, content: bytes, content_type: str
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        content=content,
+        headers={**creator.headers, "content-type": content_type},
+    )
+    assert_error(response, 422)
+
+
+async def test_absurdly_nested_json_answers_4xx(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    content = b'{"name": "valid-name", "source": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    response = await client.post(
+        "/api/v1/scripts",
+        content=content,
+        headers={**creator.headers, "content-type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+    assert response.json()["detail"]
+
+
+async def test_compile_problems_answer_422_with_positions(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    source = "x = 1\ny = _hidden\n"
+    response = await client.post(
+        "/api/v1/scripts",
+        json={"name": unique_name(), "source": source},
+        headers=creator.headers,
+    )
+    body = assert_error(response, 422)
+    assert isinstance(body["detail"], str)
+    assert body["errors"]
+    problem = body["errors"][0]
+    assert set(problem) == {"line", "col", "message"}
+    assert problem["line"] == 2 and problem["col"] >= 1
+
+
+async def test_syntax_error_answers_422_with_its_line(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        json={"name": unique_name(), "source": "print(1)\nif True print(2)\n"},
+        headers=creator.headers,
+    )
+    assert assert_error(response, 422)["errors"][0]["line"] == 2
+
+
+@pytest.mark.parametrize("source", ["a\x00b", "# nul \x00\n"])
+async def test_nul_bytes_in_source_answer_422(
+    client: httpx.AsyncClient, creator: CreatorInfo, source: str
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        json={"name": unique_name(), "source": source},
+        headers=creator.headers,
+    )
+    assert assert_error(response, 422)["errors"]
+
+
+async def test_source_over_256_kib_answers_413(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        json={"name": unique_name(), "source": "#" * (MAX_SOURCE_BYTES + 1)},
+        headers=creator.headers,
+    )
+    assert "256" in assert_error(response, 413)["detail"] or "262144" in response.text
+
+
+async def test_source_of_exactly_256_kib_is_accepted(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    response = await client.post(
+        "/api/v1/scripts",
+        json={"name": unique_name(), "source": "#" * MAX_SOURCE_BYTES},
+        headers=creator.headers,
+    )
+    assert response.status_code == 201
+
+
+async def test_oversized_body_answers_413_json(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    big = json.dumps({"name": unique_name(), "source": "#" * (3 * 1024 * 1024)}).encode()
+    declared = await client.post(
+        "/api/v1/scripts",
+        content=big,
+        headers={**creator.headers, "content-type": "application/json"},
+    )
+    assert_error(declared, 413)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    streamed = await client.post(
+        "/api/v1/scripts",
+        content=chunks(),
+        headers={**creator.headers, "content-type": "application/json"},
+    )
+    assert_error(streamed, 413)
+
+
+async def test_settings_text_with_nul_is_kept(
+    client: httpx.AsyncClient, make_script: MakeScript
+) -> None:
+    script = await make_script(settings={"introduction_message": "a\x00b ✓"})
+    assert script["settings"]["introduction_message"] == "a\x00b ✓"
+
+
+@pytest.mark.parametrize("variant", ["same", "upper", "mixed"])
+async def test_taken_name_answers_409_in_any_case(
+    client: httpx.AsyncClient,
+    make_creator: Callable[..., CreatorInfo],
+    make_script: MakeScript,
+    variant: str,
+) -> None:
+    name = (await make_script())["name"]
+    other = {"same": name, "upper": name.upper(), "mixed": name.capitalize()}[variant]
+    for who in (make_creator(), make_creator()):
+        response = await client.post(
+            "/api/v1/scripts", json={"name": other, "source": HELLO_SOURCE}, headers=who.headers
+        )
+        assert "taken" in assert_error(response, 409)["detail"]
+
+
+# -- patch, paths, queries -------------------------------------------------------------------
+
+BAD_PATCHES: list[tuple[str, Any, int]] = [
+    ("empty", {}, 422),
+    ("source null", {"source": None}, 422),
+    ("rename", {"name": "other-name"}, 422),
+    ("compile error", {"source": "import os\nx = __import__\n"}, 422),
+    ("key short", {"poe_access_key": "short"}, 422),
+    ("settings bad", {"settings": {"allow_attachments": []}}, 422),
+    ("source too big", {"source": "#" * (MAX_SOURCE_BYTES + 1)}, 413),
+    ("array", [], 422),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "status"), BAD_PATCHES, ids=[c for c, *_ in BAD_PATCHES])
+async def test_bad_patches_answer_4xx_and_change_nothing(
+    client: httpx.AsyncClient,
+    creator: CreatorInfo,
+    make_script: MakeScript,
+    case: str,
+    body: Any,
+    status: int,
+) -> None:
+    script = await make_script(settings={"introduction_message": "kept"})
+    url = f"/api/v1/scripts/{script['name']}"
+    assert_error(await client.patch(url, json=body, headers=creator.headers), status)
+    assert (await client.get(url, headers=creator.headers)).json() == script
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "status"),
+    [
+        ("GET", "/versions/0", 422),
+        ("GET", "/versions/-1", 422),
+        ("GET", "/versions/abc", 422),
+        ("GET", "/versions/1.5", 422),
+        ("GET", "/versions/99999999999999999999", 422),
+        ("GET", "/versions/2", 404),
+        ("POST", "/versions/2/restore", 404),
+        ("POST", "/versions/0/restore", 422),
+        ("GET", "/versions?limit=0", 422),
+        ("GET", "/versions?limit=100000", 422),
+        ("GET", "/versions?limit=many", 422),
+        ("GET", "/versions?offset=-1", 422),
+        ("GET", "/versions?offset=99999999999999999999", 422),
+        ("PUT", "", 405),
+        ("POST", "", 405),
+        ("DELETE", "/versions", 405),
+        ("GET", "/nothing-here", 404),
+    ],
+)
+async def test_bad_paths_and_queries_answer_json(
+    client: httpx.AsyncClient,
+    creator: CreatorInfo,
+    make_script: MakeScript,
+    method: str,
+    suffix: str,
+    status: int,
+) -> None:
+    script = await make_script()
+    url = f"/api/v1/scripts/{script['name']}{suffix}"
+    assert_error(await client.request(method, url, headers=creator.headers), status)
+
+
+@pytest.mark.parametrize(
+    "name", ["nope-" + "x" * 40, "a%00b", "%C3%A9t%C3%A9", "a'b", "a%20b", "x" * 5000, "ab"]
+)
+async def test_odd_names_in_paths_answer_404(
+    client: httpx.AsyncClient, creator: CreatorInfo, name: str
+) -> None:
+    for method, suffix in [("GET", ""), ("PATCH", ""), ("DELETE", ""), ("GET", "/versions")]:
+        body = {"source": "x=1"} if method == "PATCH" else None
+        response = await client.request(
+            method, f"/api/v1/scripts/{name}{suffix}", json=body, headers=creator.headers
+        )
+        assert_error(response, 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/", 404),
+        ("GET", "/api/v1", 404),
+        ("GET", "/api/v2/scripts", 404),
+        ("DELETE", "/api/v1/scripts", 405),
+        ("PUT", "/api/v1/scripts", 405),
+        ("POST", "/healthz", 405),
+    ],
+)
+async def test_unknown_routes_and_methods_answer_json(
+    client: httpx.AsyncClient, method: str, path: str, status: int
+) -> None:
+    assert_error(await client.request(method, path), status)
+
+
+# -- transactions, last resort, database down ------------------------------------------------
+
+
+async def test_a_failing_request_rolls_back_its_writes(
+    settings: Settings, creator: CreatorInfo, db: Database
+) -> None:
+    app = create_app(settings)
+    name = unique_name()
+
+    @app.post("/test-only/write-then-fail")
+    def write_then_fail(who: CurrentCreator, session: SessionDep) -> None:
+        store.create_script(session, who.id, name, check_script_source("x=1"), {}, None)
+        raise NameTaken(name)
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.post("/test-only/write-then-fail", headers=creator.headers)
+    assert_error(response, 409)
+    with db.transaction() as session:
+        count = session.scalar(select(func.count()).where(Script.name == name))
+    assert count == 0
+
+
+@pytest.mark.allows_500
+async def test_unexpected_errors_answer_500_json(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/test-only/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/test-only/boom")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error."}
+
+
+async def test_database_down_answers_503_and_not_ready(
+    make_settings: Callable[..., Settings], creator: CreatorInfo
+) -> None:
+    app: FastAPI = create_app(
+        make_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            assert (await http.get("/healthz")).json() == {"status": "ok"}
+            ready = await http.get("/readyz")
+            assert ready.json()["checks"] == {"database": "failing"}
+            assert_error(ready, 503)
+            assert_error(await http.get("/api/v1/scripts", headers=creator.headers), 503)
