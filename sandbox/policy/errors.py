@@ -1,0 +1,105 @@
+"""The text a user sees for a script's uncaught exception (SPEC §7).
+
+Type, message and the script's own frames only (file ``<script>``, its line numbers and
+lines): never a frame, path or source line of the service or the runtime. Reads no files.
+"""
+
+from __future__ import annotations
+
+from sandbox.policy.compiler import FILENAME
+from sandbox.policy.guards import is_script_class
+
+MAX_MESSAGE_CHARS = 2_000
+MAX_FRAMES = 50  # recursion errors: keep the first few and the last ones
+_HEAD_FRAMES = 10
+_CHAINS = 5
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
+
+def _frames(exc: BaseException) -> list[tuple[int, str]]:
+    frames: list[tuple[int, str]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == FILENAME:
+            frames.append((tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return frames
+
+
+def _type_name(cls: type) -> str:
+    module, name = getattr(cls, "__module__", ""), cls.__qualname__
+    if module in ("builtins", "__main__") or is_script_class(cls):
+        return name
+    if module == "poe" or module.startswith("sandbox.poe"):  # the runtime's classes
+        return f"poe.{name}"
+    return f"{module}.{name}"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        # May run the script's own __str__; an exact str, since a str subclass of the
+        # script's could run its own __len__ or __format__ below.
+        text = str.__str__(str(exc))
+    except BaseException:
+        return f"<exception str() failed for {type(exc).__name__}>"
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + "…"
+    return text
+
+
+def _format_one(exc: BaseException, frames: list[tuple[int, str]], lines: list[str]) -> list[str]:
+    out: list[str] = []
+    if frames:
+        out.append("Traceback (most recent call last):")
+        shown: list[tuple[int, str] | None] = list(frames)
+        if len(frames) > MAX_FRAMES:
+            tail = MAX_FRAMES - _HEAD_FRAMES
+            shown = [*frames[:_HEAD_FRAMES], None, *frames[-tail:]]
+        for frame in shown:
+            if frame is None:
+                out.append(f"  ... {len(frames) - MAX_FRAMES} more frames ...")
+                continue
+            lineno, name = frame
+            out.append(f'  File "{FILENAME}", line {lineno}, in {name}')
+            if 0 < lineno <= len(lines) and lines[lineno - 1].strip():
+                out.append(f"    {lines[lineno - 1].strip()}")
+    message = _message(exc)
+    name = _type_name(type(exc))
+    out.append(f"{name}: {message}" if message else name)
+    return out
+
+
+def format_script_error(exc: BaseException, source: str | None = None) -> str:
+    """``exc`` as the user sees it; ``source`` (the script) gives the lines of its frames.
+
+    Chained exceptions (``raise ... from``, or raised while handling another) are shown
+    only when the script's own code raised or handled them, so that an internal cause
+    behind a runtime error stays internal."""
+    lines = source.splitlines() if source else []
+    chain: list[tuple[BaseException, str | None]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link: str | None = None
+    while current is not None and id(current) not in seen and len(chain) < _CHAINS:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            current = None
+    blocks: list[str] = []
+    pending_link: str | None = None
+    for item, item_link in reversed(chain):
+        frames = _frames(item)
+        if item is not exc and not frames:
+            pending_link = None
+            continue
+        if blocks and pending_link:
+            blocks.append(f"\n{pending_link}\n")
+        blocks.append("\n".join(_format_one(item, frames, lines)))
+        pending_link = item_link
+    return "\n".join(blocks)

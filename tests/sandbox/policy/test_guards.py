@@ -1,0 +1,289 @@
+"""Each guard the compiled code calls: what it lets through and what it refuses."""
+
+from __future__ import annotations
+
+import os
+import string
+import sys
+import types
+
+import fastapi_poe as fp
+import pytest
+
+from sandbox.policy.guards import (
+    SCRIPT_TYPE,
+    guarded_apply,
+    guarded_getattr,
+    guarded_inplacevar,
+    guarded_write,
+)
+from tests.sandbox.policy.harness import StandInPoe, ok, run
+
+# -- _getattr_ ---------------------------------------------------------------------------
+
+
+def test_getattr_raises_attribute_error_on_refusal() -> None:
+    with pytest.raises(AttributeError, match='names starting with "_" are private'):
+        guarded_getattr(1, "__class__")
+    assert guarded_getattr(1, "__class__", None) is None
+    outcome = ok(
+        "a = hasattr(1, '__class__')\nb = getattr(1, '__cl' + 'ass__', 'no')\n"
+        "c = hasattr('x', 'upper')\n"
+    )
+    assert (outcome.globals["a"], outcome.globals["b"], outcome.globals["c"]) == (
+        False,
+        "no",
+        True,
+    )
+
+
+def test_getattr_needs_a_real_string() -> None:
+    with pytest.raises(TypeError, match="attribute name must be a string"):
+        guarded_getattr(1, type("S", (str,), {})("real"))
+
+
+def test_readable_dunders_must_be_strings() -> None:
+    outcome = ok(
+        "def f():\n    'doc'\nclass C:\n    pass\n"
+        "names = (f.__name__, f.__qualname__, f.__doc__, C.__name__, type(1).__name__)\n"
+    )
+    assert outcome.globals["names"] == ("f", "f", "doc", "C", "int")
+    for value in (os, ["a list"], len):
+        with pytest.raises(AttributeError):
+            guarded_getattr(types.SimpleNamespace(__name__=value), "__name__")
+
+
+def test_inspect_attributes_are_refused_at_run_time() -> None:
+    outcome = run("def g():\n    yield 1\nx = getattr(g(), 'gi_' + 'frame')\n")
+    assert isinstance(outcome.error, AttributeError)
+    assert (
+        str(outcome.error) == '"gi_frame" is not available to scripts: it leads to frames or code'
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "'{0}'.format",
+        "str.format",
+        "'{x}'.format_map",
+        "S('{0}').format",
+        "S.format_map",
+        "super(S, S('a')).format",
+    ],
+)
+def test_str_format_is_refused_everywhere(expression: str) -> None:
+    outcome = run(f"class S(str):\n    pass\nx = {expression}\n")
+    assert isinstance(outcome.error, AttributeError)
+    assert "is not available to scripts" in str(outcome.error)
+
+
+def test_string_formatter_methods_are_refused() -> None:
+    for name in ("format", "vformat", "get_field"):
+        with pytest.raises(AttributeError, match=r"string\.Formatter walks format fields"):
+            guarded_getattr(string.Formatter(), name)
+
+
+@pytest.mark.parametrize(
+    "name", ["parse_raw", "parse_file", "construct", "model_construct", "model_rebuild"]
+)
+def test_pydantic_loaders_are_refused_on_classes_and_instances(name: str) -> None:
+    with pytest.raises(AttributeError, match=f"PartialResponse.{name} is not available"):
+        guarded_getattr(fp.PartialResponse, name)
+    with pytest.raises(AttributeError, match=f"PartialResponse.{name} is not available"):
+        guarded_getattr(fp.PartialResponse(text="x"), name)
+
+
+def test_pydantic_everyday_methods_work() -> None:
+    outcome = ok(
+        "import fastapi_poe as fp\n"
+        "p = fp.PartialResponse.model_validate({'text': 'hi'})\n"
+        'q = fp.PartialResponse.model_validate_json(\'{"text": "yo"}\')\n'
+        "r = p.model_copy()\n"
+        "out = (p.model_dump()['text'], q.text, r.text,\n"
+        "       'text' in fp.PartialResponse.model_fields,\n"
+        "       fp.PartialResponse.model_json_schema()['title'], p.model_dump_json()[:8])\n"
+    )
+    assert outcome.globals["out"] == ("hi", "yo", "hi", True, "PartialResponse", '{"text":')
+
+
+def test_attribute_error_obj_and_abc_register_are_refused() -> None:
+    outcome = run("try:\n    (1).nope\nexcept AttributeError as e:\n    x = e.obj\n")
+    assert isinstance(outcome.error, AttributeError)
+    assert "AttributeError.obj" in str(outcome.error)
+    outcome = run("import collections.abc\ncollections.abc.Mapping.register(list)\n")
+    assert "Mapping.register is not available" in str(outcome.error)
+
+
+def test_values_that_lead_out_are_refused_whatever_the_path() -> None:
+    holder = types.SimpleNamespace(
+        mod=os,
+        frame=sys._getframe(),
+        code=test_values_that_lead_out_are_refused_whatever_the_path.__code__,
+        ev=eval,
+        op=open,
+        imp=__import__,
+        meta=type(fp.PartialResponse),
+        real_type=type,
+    )
+    for name in ("mod", "frame", "code", "ev", "op", "imp", "meta"):
+        with pytest.raises(AttributeError, match="is not available to scripts"):
+            guarded_getattr(holder, name)
+    assert guarded_getattr(holder, "real_type") is SCRIPT_TYPE
+
+
+# -- _write_ -----------------------------------------------------------------------------
+
+
+def test_scripts_write_their_own_objects_and_containers() -> None:
+    outcome = ok(
+        "import collections, decimal\n"
+        "class C:\n    pass\n"
+        "c = C()\nc.x = 1\nC.shared = 2\nsetattr(c, 'y', 3)\ndelattr(c, 'x')\n"
+        "def f():\n    pass\nf.cache = {}\n"
+        "d = {}\nd['k'] = 1\nl = [0]\nl[0] = 5\ndel l[0]\n"
+        "cnt = collections.Counter()\ncnt['a'] += 1\n"
+        "decimal.getcontext().prec = 5\np = str(decimal.Decimal(1) / decimal.Decimal(3))\n"
+    )
+    g = outcome.globals
+    assert (vars(g["c"]), g["C"].shared, g["f"].cache, g["d"], g["l"]) == (
+        {"y": 3}, 2, {}, {"k": 1}, []
+    )  # fmt: skip
+    assert (g["cnt"]["a"], g["p"]) == (1, "0.33333")
+
+
+@pytest.mark.parametrize(
+    ("source", "error", "message"),
+    [
+        ("poe.x = 1\n", AttributeError, "cannot set 'x' on a StandInPoe object"),
+        ("del poe.bot_name\n", AttributeError, "cannot delete 'bot_name' of a StandInPoe"),
+        ("import json\njson.dumps = 1\n", AttributeError, "cannot set 'dumps' on a module"),
+        ("import fastapi_poe as fp\nfp.PartialResponse.x = 1\n", AttributeError,
+         "cannot set 'x' on class PartialResponse"),
+        ("setattr(poe, 'x', 1)\n", AttributeError, "cannot set 'x' on a StandInPoe"),
+        ("poe.calls[0:0] = [1]\n", None, ""),  # a list the object holds: a plain container
+        ("import json\nx = json\nx['a'] = 1\n", TypeError, "cannot set items of a module"),
+        ("setattr(poe, '_x', 1)\n", AttributeError, 'names starting with "_"'),
+    ],
+)  # fmt: skip
+def test_shared_objects_are_read_only(
+    source: str, error: type[BaseException] | None, message: str
+) -> None:
+    outcome = run(source)
+    if error is None:
+        assert outcome.error is None
+        return
+    assert isinstance(outcome.error, error)
+    assert message in str(outcome.error)
+
+
+def test_write_guard_hands_back_the_object_itself_when_allowed() -> None:
+    d: dict[str, int] = {}
+    assert guarded_write(d) is d
+    assert guarded_write(StandInPoe()) is not None
+
+
+# -- _inplacevar_, _apply_, unpacking ----------------------------------------------------
+
+
+class ChatLike:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __iadd__(self, other: str) -> ChatLike:
+        self.messages.append(other)
+        return self
+
+
+def test_inplacevar_keeps_python_semantics() -> None:
+    items = [1]
+    assert guarded_inplacevar("+=", items, [2]) is items
+    assert items == [1, 2]
+    assert guarded_inplacevar("+=", "a", "b") == "ab"
+    assert guarded_inplacevar("**=", 2, 10) == 1024
+    poe = StandInPoe()
+    poe.chat = ChatLike()  # type: ignore[attr-defined]
+    outcome = ok(
+        "chat = poe.chat\nchat += 'hello'\nn = 1\nn += 1\nn <<= 2\ns = 'a'\ns *= 3\n"
+        "x = [1]\ny = x\nx += [2]\n",
+        poe=poe,
+    )
+    assert poe.chat.messages == ["hello"]  # type: ignore[attr-defined]
+    assert (outcome.globals["n"], outcome.globals["s"], outcome.globals["y"]) == (8, "aaa", [1, 2])
+
+
+def test_apply_refuses_private_and_fake_string_keywords() -> None:
+    assert guarded_apply(dict, a=1) == {"a": 1}
+    with pytest.raises(AttributeError):
+        guarded_apply(dict, **{"_depth": 1})
+    outcome = ok("def f(*a, **k):\n    return a, k\nr = f(*[1, 2], **{'x': 3})\n")
+    assert outcome.globals["r"] == ((1, 2), {"x": 3})
+    outcome = run(
+        "class S(str):\n    def startswith(self, p):\n        return False\ndict(**{S('_x'): 1})\n"
+    )
+    assert isinstance(outcome.error, TypeError)
+
+
+def test_unpacking_through_guards() -> None:
+    outcome = ok(
+        "a, (b, c) = 1, (2, 3)\nfirst, *rest = range(4)\n"
+        "pairs = [(k, v) for k, v in {'x': 1}.items()]\n"
+        "for i, (j, k) in enumerate([(1, 2)]):\n    got = (i, j, k)\n"
+    )
+    g = outcome.globals
+    assert (g["a"], g["b"], g["c"], g["first"], g["rest"]) == (1, 2, 3, 0, [1, 2, 3])
+    assert (g["pairs"], g["got"]) == ([("x", 1)], (0, 1, 2))
+
+
+# -- __metaclass__ and type --------------------------------------------------------------
+
+
+def test_script_classes_of_every_allowed_kind() -> None:
+    outcome = ok(
+        "import enum, typing, collections.abc\n"
+        "class Color(enum.Enum):\n    RED = 1\n"
+        "class P(typing.NamedTuple):\n    x: int\n    y: int = 0\n"
+        "class TD(typing.TypedDict):\n    a: int\n"
+        "class Proto(typing.Protocol):\n    def run(self) -> int: ...\n"
+        "T = typing.TypeVar('T')\n"
+        "class Box(typing.Generic[T]):\n    pass\n"
+        "class Seq(collections.abc.Sequence):\n"
+        "    def __getitem__(self, i):\n        return [1, 2][i]\n"
+        "    def __len__(self):\n        return 2\n"
+        "class E(ValueError):\n    pass\n"
+        "out = (Color.RED.value, P(1), TD(a=1), list(Seq()), Box[int],\n"
+        "       isinstance(E(), ValueError))\n"
+    )
+    assert repr(outcome.globals["out"]) == (
+        "(1, P(x=1, y=0), {'a': 1}, [1, 2], __main__.Box[int], True)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("import fastapi_poe as fp\nclass M(fp.PartialResponse):\n    pass\n",
+         "class M: cannot derive from classes with metaclass ModelMetaclass in scripts"),
+        ("import typing\nclass Meta(typing.Type):\n    pass\n",
+         "class Meta: scripts cannot define metaclasses"),
+        ("class Meta(type):\n    pass\n", "class Meta: base <class 'type'> is not a class"),
+    ],
+)  # fmt: skip
+def test_class_hook_refuses(source: str, message: str) -> None:
+    outcome = run(source)
+    assert isinstance(outcome.error, TypeError)
+    assert str(outcome.error) == message
+
+
+def test_type_takes_one_argument_and_never_hands_out_a_metaclass() -> None:
+    outcome = ok(
+        "import fastapi_poe as fp\n"
+        "a = (type(1) is int, type(int) is type, type(type(fp.PartialResponse)) is type)\n"
+        "b = (isinstance(int, type), issubclass(type(int), type), repr(type), type[int])\n"
+    )
+    assert outcome.globals["a"] == (True, True, True)
+    assert outcome.globals["b"][:3] == (True, True, "<class 'type'>")
+    outcome = run("X = type('X', (), {})\n")
+    assert str(outcome.error) == "type() takes one argument in scripts; use a class statement"
+    outcome = run("import typing\nX = type[int]('X', (), {})\n")
+    assert isinstance(outcome.error, TypeError)
