@@ -1,7 +1,9 @@
-"""The one mapping from exceptions to HTTP answers: always JSON with a ``detail``.
+"""The one mapping from exceptions to HTTP answers: JSON with a ``detail``, or an HTML page.
 
 Domain exceptions find their status by walking their MRO (as Starlette does). The
-catch-all for anything else is the last resort: it logs and answers 500 JSON.
+catch-all for anything else is the last resort: it logs and answers 500 JSON. When the web
+pages are installed, ``app.state.error_page(request, status, body)`` may answer instead
+with a page (for page routes and browsers); it returns None to keep the JSON answer.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from service.errors import (
     InvalidName,
@@ -46,7 +49,18 @@ def status_for(exc: ScriptbotsError) -> int:
     return 400
 
 
-def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+def _answer(
+    request: Request,
+    body: dict[str, object],
+    status_code: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error_page = getattr(request.app.state, "error_page", None)
+    page = error_page(request, status_code, body) if error_page is not None else None
+    return page if page is not None else JSONResponse(body, status_code, headers=headers)
+
+
+def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScriptbotsError)
     body: dict[str, object] = {"detail": str(exc)}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
@@ -54,42 +68,46 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         body["errors"] = [
             {"line": p.line, "col": p.col, "message": p.message} for p in exc.problems
         ]
-    return JSONResponse(body, status_code=status_for(exc), headers=headers)
+    return _answer(request, body, status_for(exc), headers)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     # FastAPI's own shape minus "input" and "ctx", which would echo whole sources back.
     assert isinstance(exc, RequestValidationError)
     detail = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error["type"]}
         for error in exc.errors()
     ]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return _answer(request, {"detail": detail}, 422)
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return _answer(request, {"detail": exc.detail}, exc.status_code, exc.headers)
 
 
-def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def _database_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning(
         "database unavailable",
         extra={"method": request.method, "path": request.url.path, "error": type(exc).__name__},
     )
-    return JSONResponse(
-        {"detail": "The database is unavailable; try again shortly."}, status_code=503
-    )
+    return _answer(request, {"detail": "The database is unavailable; try again shortly."}, 503)
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left while its request body was read: nobody to answer, nothing broken.
+    logger.debug("client disconnected", extra={"method": request.method, "path": request.url.path})
+    return Response(status_code=400)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
     # Last resort; tests show that no bad input reaches it.
     logger.error(
         "unhandled error",
         exc_info=exc,
         extra={"method": request.method, "path": request.url.path},
     )
-    return JSONResponse({"detail": "Internal server error."}, status_code=500)
+    return _answer(request, {"detail": "Internal server error."}, 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -98,4 +116,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -316,7 +316,7 @@ async def test_odd_names_in_paths_answer_404(
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/", 404),
+        ("GET", "/nothing-here", 404),  # "/" is the web pages' home (tests/web)
         ("GET", "/api/v1", 404),
         ("GET", "/api/v2/scripts", 404),
         ("DELETE", "/api/v1/scripts", 405),
