@@ -1,0 +1,40 @@
+"""The sandbox: runs one script once, in a fresh isolated process, for the service.
+
+Imports nothing from service/. The service builds a SandboxPool at start-up, passes each run
+a RunStart and its RunServices, and reads events until the one RunEnd.
+"""
+
+from sandbox.errors import BotCallLimit, BotCallRefused, SandboxError, SandboxUnavailable
+from sandbox.host import SandboxPool
+from sandbox.isolation.status import Protection, SandboxStatus
+from sandbox.policy.compiler import Problem, check_source
+from sandbox.protocol import (
+    AttachmentInfo,
+    BotCallRequest,
+    ChatEvent,
+    Limits,
+    RunEnd,
+    RunStart,
+    Started,
+)
+from sandbox.services import RunServices
+
+__all__ = [
+    "AttachmentInfo",
+    "BotCallLimit",
+    "BotCallRefused",
+    "BotCallRequest",
+    "ChatEvent",
+    "Limits",
+    "Problem",
+    "Protection",
+    "RunEnd",
+    "RunServices",
+    "RunStart",
+    "SandboxError",
+    "SandboxPool",
+    "SandboxStatus",
+    "SandboxUnavailable",
+    "Started",
+    "check_source",
+]

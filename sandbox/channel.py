@@ -1,0 +1,96 @@
+"""Framed protocol messages over the socketpair between the host and one child.
+
+Two ends: :class:`AsyncChannel` for the asyncio host, which serves many children at once,
+and :class:`SyncChannel` for the child, whose threads share one writer lock. Both read
+frames as ``protocol.py`` defines them; the host decodes only with ``protocol.decode`` and
+never trusts a length beyond ``MAX_FRAME_BYTES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+from sandbox.errors import SandboxError
+from sandbox.protocol import HEADER, MAX_FRAME_BYTES, Message, ProtocolError, decode, encode
+
+
+class ChannelClosed(SandboxError):
+    """The other end closed the channel (the child died, or the host went away)."""
+
+
+class AsyncChannel:
+    """The host's end: one reader (the run's supervisor) and any number of writers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, sock: socket.socket) -> AsyncChannel:
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        return cls(reader, writer)
+
+    async def read(self) -> Message:
+        """The next message; ChannelClosed at end of stream, ProtocolError on a bad frame."""
+        try:
+            header = await self._reader.readexactly(HEADER.size)
+            (length,) = HEADER.unpack(header)
+            if length > MAX_FRAME_BYTES:
+                raise ProtocolError(f"frame of {length} bytes exceeds the frame limit")
+            body = await self._reader.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise ChannelClosed("the sandbox child closed its channel") from exc
+        return decode(body)
+
+    async def send(self, message: Message) -> None:
+        data = encode(message)
+        async with self._write_lock:
+            if self._writer.is_closing():
+                raise ChannelClosed("the channel is closed")
+            self._writer.write(data)
+            try:
+                await self._writer.drain()
+            except ConnectionError as exc:
+                raise ChannelClosed("the sandbox child closed its channel") from exc
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class SyncChannel:
+    """The child's end: blocking, thread-safe for writers, one reader thread at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._write_lock = threading.Lock()
+
+    def send(self, message: Message) -> None:
+        data = encode(message)
+        with self._write_lock:
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                raise ChannelClosed("the host closed the channel") from exc
+
+    def read(self) -> Message:
+        (length,) = HEADER.unpack(self._read_exactly(HEADER.size))
+        if length > MAX_FRAME_BYTES:
+            raise ProtocolError(f"frame of {length} bytes exceeds the frame limit")
+        return decode(self._read_exactly(length))
+
+    def _read_exactly(self, size: int) -> bytes:
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        received = 0
+        while received < size:
+            try:
+                count = self._sock.recv_into(view[received:])
+            except OSError as exc:
+                raise ChannelClosed("the host closed the channel") from exc
+            if count == 0:
+                raise ChannelClosed("the host closed the channel")
+            received += count
+        return bytes(buffer)

@@ -1,0 +1,173 @@
+"""ChannelPort: the runtime's HostPort over the child's end of the channel.
+
+Any thread may write (one lock in SyncChannel); one reader thread owns the read side and
+hands each answer to the thread waiting for it, by call or request id, so the calls of
+``poe.parallel`` threads are in flight at once. If the host goes away the child exits at
+once: there is no one left to report to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import fastapi_poe as fp
+
+from sandbox.channel import ChannelClosed, SyncChannel
+from sandbox.poe.errors import BotCallError, BotError, LimitReached
+from sandbox.protocol import (
+    AttachmentInfo,
+    BotCallCancel,
+    BotCallEnd,
+    BotCallPart,
+    BotCallRequest,
+    BotCallStart,
+    ChatEvent,
+    FetchRequest,
+    FetchResult,
+    ProtocolError,
+    UploadRequest,
+    UploadResult,
+)
+
+EXIT_HOST_GONE = 0  # nothing to report: the host closed the channel or spoke nonsense
+
+
+class _Waiter:
+    __slots__ = ("event", "result")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.result: Any = None
+
+
+class _CallStream:
+    """The parts of one bot call; closing it before the end cancels the call at the host."""
+
+    def __init__(self, port: ChannelPort, call_id: int, bot_name: str) -> None:
+        self._port = port
+        self._call_id = call_id
+        self._bot_name = bot_name
+        self._queue: queue.SimpleQueue[BotCallPart | BotCallEnd] = queue.SimpleQueue()
+        self._done = False
+
+    def deliver(self, message: BotCallPart | BotCallEnd) -> None:
+        self._queue.put(message)
+
+    def __iter__(self) -> Iterator[fp.PartialResponse]:
+        return self
+
+    def __next__(self) -> fp.PartialResponse:
+        if self._done:
+            raise StopIteration
+        message = self._queue.get()
+        if isinstance(message, BotCallPart):
+            return fp.PartialResponse.model_validate(message.part)
+        self._finish()
+        if message.limit is not None:
+            raise LimitReached(message.limit)
+        if message.error is not None:
+            raise BotCallError(self._bot_name, message.error)
+        raise StopIteration
+
+    def close(self) -> None:
+        if not self._done:
+            self._finish()
+            self._port.send(BotCallCancel(self._call_id))
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a closed channel: nothing left to cancel
+            self.close()
+
+    def _finish(self) -> None:
+        self._done = True
+        self._port.forget_call(self._call_id)
+
+
+class ChannelPort:
+    """A thread-safe HostPort; ``start()`` begins reading answers from the host."""
+
+    def __init__(self, channel: SyncChannel) -> None:
+        self._channel = channel
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._calls: dict[int, _CallStream] = {}
+        self._waiters: dict[int, _Waiter] = {}
+
+    def start(self) -> None:
+        threading.Thread(target=self._read_loop, name="channel-reader", daemon=True).start()
+
+    def send(self, message: Any) -> None:
+        try:
+            self._channel.send(message)
+        except ChannelClosed:
+            os._exit(EXIT_HOST_GONE)
+
+    # -- HostPort -----------------------------------------------------------------------
+
+    def emit(self, event: ChatEvent) -> None:
+        self.send(event)
+
+    def call_bot(self, request: BotCallRequest) -> Iterator[fp.PartialResponse]:
+        call_id = next(self._ids)
+        stream = _CallStream(self, call_id, request.bot_name)
+        with self._lock:
+            self._calls[call_id] = stream
+        self.send(BotCallStart(call_id, request))
+        return stream
+
+    def fetch(self, url: str) -> bytes:
+        result = self._request(lambda rid: FetchRequest(rid, url))
+        assert isinstance(result, FetchResult)
+        if result.contents is None:
+            raise BotError(result.error or f"Could not fetch {url}")
+        return result.contents
+
+    def upload(
+        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+    ) -> AttachmentInfo:
+        result = self._request(
+            lambda rid: UploadRequest(rid, name, contents, content_type, is_inline)
+        )
+        assert isinstance(result, UploadResult)
+        if result.attachment is None:
+            raise BotError(result.error or f"Could not store the attachment {name!r}")
+        return result.attachment
+
+    # -- internals ----------------------------------------------------------------------
+
+    def forget_call(self, call_id: int) -> None:
+        with self._lock:
+            self._calls.pop(call_id, None)
+
+    def _request(self, make: Any) -> FetchResult | UploadResult:
+        request_id = next(self._ids)
+        waiter = _Waiter()
+        with self._lock:
+            self._waiters[request_id] = waiter
+        self.send(make(request_id))
+        waiter.event.wait()
+        return waiter.result
+
+    def _read_loop(self) -> None:
+        while True:
+            try:
+                message = self._channel.read()
+            except (ChannelClosed, ProtocolError):
+                os._exit(EXIT_HOST_GONE)
+            if isinstance(message, BotCallPart | BotCallEnd):
+                with self._lock:
+                    stream = self._calls.get(message.call_id)
+                if stream is not None:  # else: a call the script already closed
+                    stream.deliver(message)
+            elif isinstance(message, FetchResult | UploadResult):
+                with self._lock:
+                    waiter = self._waiters.pop(message.request_id, None)
+                if waiter is not None:
+                    waiter.result = message
+                    waiter.event.set()

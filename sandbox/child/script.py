@@ -1,0 +1,140 @@
+"""One run of one script inside the isolated child: compile, execute, report how it ended.
+
+The broad ``except BaseException`` here is one of the codebase's three edges: whatever the
+script raises (SystemExit and KeyboardInterrupt included) becomes the run's RunEnd.
+"""
+
+from __future__ import annotations
+
+import builtins
+import typing
+from types import CodeType
+from typing import Any
+
+import fastapi_poe as fp
+
+from sandbox.poe.errors import BotError, LimitReached
+from sandbox.poe.namespace import ScriptNamespace, build_namespace
+from sandbox.poe.port import HostPort
+from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
+from sandbox.protocol import LimitName, RunEnd, RunStart
+
+_LIMIT_NAMES = frozenset(typing.get_args(LimitName))
+_THREAD_START_FAILED = "can't start new thread"
+MAX_ERROR_CHARS = 20_000  # the host cuts there too; a script's exception text is its own
+
+
+def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -> RunEnd:
+    """Execute ``start.source`` to its end; never raises."""
+    try:
+        conversation = [fp.ProtocolMessage.model_validate(m) for m in start.conversation]
+        namespace = build_namespace(
+            port,
+            bot_name=start.bot_name,
+            conversation=conversation,
+            max_output_chars=start.limits.max_output_chars,
+        )
+        code, script_vars = _prepare(start.source, namespace, unrestricted)
+    except SourceRejected as exc:
+        lines = [f"line {p.line}, column {p.col}: {p.message}" for p in exc.problems]
+        return RunEnd("error", "The script was rejected:\n" + "\n".join(lines))
+    except BaseException as exc:  # a query the runtime cannot take: still one RunEnd
+        return ending(exc)
+    end = RunEnd("ok")
+    try:
+        exec(code, script_vars)
+    except BaseException as exc:
+        end = ending(exc)
+    try:
+        namespace.finish()
+    except BaseException as exc:
+        if end.status == "ok":
+            end = ending(exc)
+    return end
+
+
+REHEARSAL_SOURCE = """
+import json, re, datetime, math, decimal, hashlib
+data = json.loads(json.dumps({"a": [1, 2.5, "x"]}))
+when = datetime.datetime.strptime("2024-01-02 03:04", "%Y-%m-%d %H:%M")
+digest = hashlib.sha256(b"x").hexdigest()
+print(re.sub(r"\\d", "#", f"{data} {when:%c} {math.pi:.3f} {decimal.Decimal('1.1')} {digest}"))
+with poe.start_message() as message:
+    message.write("warm")
+"""
+
+
+SPARE_REHEARSAL_SOURCE = 'print("hi")\nwith poe.start_message() as m:\n    m.write("x")\n'
+
+
+def rehearse(source: str = REHEARSAL_SOURCE) -> RunEnd:
+    """Run a constant script against an in-memory port: in the template, so that lazy imports
+    and caches are loaded before any fork; in a spare (a shorter one), so that the pages every
+    run touches are copied before its RunStart arrives. Never sees anything of a real run."""
+    from sandbox.poe.memory import MemoryPort
+    from sandbox.protocol import HEADER, Started, decode, encode
+
+    start = RunStart(
+        source=source,
+        bot_name="rehearsal",
+        conversation=[{"role": "user", "content": "hello"}],
+    )
+    decode(encode(start)[HEADER.size :])
+    encode(Started())
+    return run_script(start, MemoryPort())
+
+
+def _prepare(
+    source: str, namespace: ScriptNamespace, unrestricted: bool
+) -> tuple[CodeType, dict[str, Any]]:
+    if not unrestricted:
+        code = compile_script(source)
+        script_vars = script_globals(
+            poe=namespace.poe, print_function=namespace.print, input_function=namespace.input
+        )
+        return code, script_vars
+    # Test-only: plain Python, to show what the operating-system layer contains on its own.
+    code = compile(source, "<script>", "exec", dont_inherit=True)
+    script_vars = {
+        "__name__": "__main__",
+        "__builtins__": builtins,
+        "poe": namespace.poe,
+        "print": namespace.print,
+        "fp": fp,
+    }
+    return code, script_vars
+
+
+def ending(exc: BaseException) -> RunEnd:
+    """The RunEnd for an exception that ended the script."""
+    end = _classify(exc)
+    if end.error is not None and len(end.error) > MAX_ERROR_CHARS:
+        end = RunEnd(end.status, end.error[:MAX_ERROR_CHARS] + "…", end.limit)
+    return end
+
+
+def _classify(exc: BaseException) -> RunEnd:
+    try:
+        if isinstance(exc, LimitReached):
+            limit = exc.limit if exc.limit in _LIMIT_NAMES else None
+            return RunEnd("error", _text(str(exc)), limit=limit)  # type: ignore[arg-type]
+        if isinstance(exc, MemoryError):
+            return RunEnd("error", "The run reached its memory limit.", limit="memory")
+        if isinstance(exc, BotError):
+            message = exc.message if isinstance(exc.message, str) else str(exc)
+            return RunEnd("error", _text(message) or type(exc).__name__)
+        text = _text(format_script_error(exc))
+        if isinstance(exc, RecursionError):
+            return RunEnd("error", text, limit="recursion")
+        if isinstance(exc, RuntimeError) and _THREAD_START_FAILED in str(exc):
+            return RunEnd("error", text, limit="threads")
+        return RunEnd("error", text)
+    except MemoryError:
+        return RunEnd("error", "The run reached its memory limit.", limit="memory")
+    except BaseException:  # formatting failed (a hostile __str__?): the bare type still helps
+        return RunEnd("error", f"{type(exc).__name__} (its message could not be shown)")
+
+
+def _text(value: str) -> str:
+    """An exact ``str`` (a script's str subclass could misbehave when encoded)."""
+    return str.__str__(value) if isinstance(value, str) else "(no message)"

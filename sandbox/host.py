@@ -1,0 +1,518 @@
+"""SandboxPool: the template process, a fresh child per run, one RunEnd per run, always.
+
+The web server never forks a script: ``start()`` launches the template (``sandbox.zygote``)
+with an empty environment, and asks it for children over a control socket. Each child gets
+its own socketpair, whose far end travels to the template with SCM_RIGHTS; the template
+answers with a pidfd, so killing a child can never hit a recycled pid. A couple of spare
+children are kept forked and isolated, waiting for their RunStart, so a run starts in well
+under a millisecond on a process no other run has used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sandbox import zygote
+from sandbox.channel import AsyncChannel
+from sandbox.errors import SandboxUnavailable
+from sandbox.isolation.status import (
+    EXIT_ISOLATION_BASE,
+    PROTECTIONS,
+    SandboxStatus,
+    build_status,
+)
+from sandbox.protocol import ChatEvent, Limits, RunEnd, RunStart, Started
+from sandbox.services import RunServices
+from sandbox.supervisor import ChildExit, RunSupervisor
+
+logger = logging.getLogger(__name__)
+
+_START_TIMEOUT_S = 120.0  # importing the runtime on a cold, busy machine
+_RESTART_DELAY_S = 1.0
+_MAX_SLOTS = 4096  # each slot holds a uid of its own (isolation/ids.py has 5000)
+_LimitsKey = tuple[int, int, int]
+
+
+def _key(limits: Limits) -> _LimitsKey:
+    """The limits a child applies to itself before its run is known."""
+    return (limits.cpu_s, limits.memory_mb, limits.max_threads)
+
+
+class _Child:
+    """A child process of the template, leased to at most one run."""
+
+    def __init__(self, run_id: int, slot: int, sock: socket.socket) -> None:
+        self.run_id = run_id
+        self.slot = slot
+        self.sock = sock
+        self.pid = 0
+        self.pidfd = -1
+        self.channel: AsyncChannel | None = None
+        self.leased = False  # a run owns the channel: its supervisor closes it
+        self.exited: asyncio.Future[ChildExit | None] = asyncio.get_running_loop().create_future()
+
+    def kill(self) -> None:
+        if self.pidfd >= 0 and not self.exited.done():
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+    def release(self, info: ChildExit | None) -> None:
+        if not self.exited.done():
+            self.exited.set_result(info)
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        if self.leased:
+            return  # what the child wrote before exiting may still be unread: its run reads it
+        if self.channel is not None:
+            self.channel.close()
+        else:
+            self.sock.close()
+
+
+class _Template:
+    """The host's side of one template process."""
+
+    def __init__(self, pool: SandboxPool, process: subprocess.Popen[bytes], control: socket.socket):
+        self._pool = pool
+        self.process = process
+        self.control = control
+        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.alive = True
+        self._outbox: deque[tuple[bytes, socket.socket | None]] = deque()
+        self._pidfd = os.pidfd_open(process.pid)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(control.fileno(), self._on_control)
+        loop.add_reader(self._pidfd, self._on_exit)
+        assert process.stderr is not None
+        os.set_blocking(process.stderr.fileno(), False)
+        loop.add_reader(process.stderr.fileno(), self._on_stderr)
+        self._stderr_tail = b""
+
+    @classmethod
+    def launch(cls, pool: SandboxPool, *, slots: int, unrestricted: bool) -> _Template:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        options = json.dumps({"slots": slots, "unrestricted": unrestricted})
+        argv = [sys.executable, "-I", "-S", "-c", zygote.BOOTSTRAP, json.dumps(_import_path())]
+        argv += [str(theirs.fileno()), options]
+        try:
+            process = subprocess.Popen(
+                argv,
+                env={},  # no secret, no setting: the sandbox is given Limits, never Settings
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+                close_fds=True,
+                start_new_session=True,  # a terminal's Ctrl-C is for the host, not the runs
+            )
+        finally:
+            theirs.close()
+        return cls(pool, process, ours)
+
+    def send(self, message: dict[str, Any], fd_owner: socket.socket | None = None) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode()
+        self._outbox.append((data, fd_owner))
+        if len(self._outbox) == 1:
+            self._flush()
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._outbox and self.alive:
+            data, owner = self._outbox[0]
+            try:
+                if owner is not None:
+                    socket.send_fds(self.control, [data], [owner.fileno()])
+                else:
+                    self.control.send(data)
+            except BlockingIOError:
+                loop.add_writer(self.control.fileno(), self._on_writable)
+                return
+            except OSError:
+                self._died()
+                return
+            self._outbox.popleft()
+            if owner is not None:
+                owner.close()
+
+    def _on_writable(self) -> None:
+        asyncio.get_running_loop().remove_writer(self.control.fileno())
+        self._flush()
+
+    def _on_control(self) -> None:
+        while self.alive:
+            try:
+                message, fds = zygote.recv_control(self.control)
+            except BlockingIOError:
+                return
+            except (OSError, ValueError):
+                message, fds = None, []
+            if message is None:
+                self._died()
+                return
+            op = message.get("op")
+            if op == "ready":
+                if not self.ready.done():
+                    self.ready.set_result(message["report"])
+            else:
+                self._pool._on_template_message(op, message, fds)
+
+    def _on_stderr(self) -> None:
+        assert self.process.stderr is not None
+        try:
+            chunk = os.read(self.process.stderr.fileno(), 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            asyncio.get_running_loop().remove_reader(self.process.stderr.fileno())
+            return
+        *lines, self._stderr_tail = (self._stderr_tail + chunk).split(b"\n")
+        for line in lines:
+            logger.warning("sandbox template: %s", line.decode(errors="replace"))
+
+    def _on_exit(self) -> None:
+        self._died()
+
+    def _died(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        loop = asyncio.get_running_loop()
+        for fd in (self.control.fileno(), self._pidfd):
+            loop.remove_reader(fd)
+        loop.remove_writer(self.control.fileno())
+        if self.process.stderr is not None:
+            loop.remove_reader(self.process.stderr.fileno())
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait()
+        os.close(self._pidfd)
+        self.control.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        for _, owner in self._outbox:
+            if owner is not None:
+                owner.close()
+        self._outbox.clear()
+        if not self.ready.done():
+            self.ready.set_exception(
+                SandboxUnavailable(f"the sandbox template exited ({self.process.returncode})")
+            )
+        self.gone.set_result(None)
+        self._pool._on_template_died(self)
+
+    def stop(self) -> None:
+        """Ask for a clean exit (the template kills its children and removes its cgroups)."""
+        if self.alive:
+            self.send({"op": "shutdown"})
+
+
+class SandboxPool:
+    """Runs scripts, each in a fresh isolated child process (SPEC §8)."""
+
+    def __init__(
+        self, *, slots: int = 128, spares: int = 2, unrestricted_for_tests: bool = False
+    ) -> None:
+        if unrestricted_for_tests and "PYTEST_CURRENT_TEST" not in os.environ:
+            raise RuntimeError("unrestricted_for_tests is for the test suite only")
+        if not 1 <= slots <= _MAX_SLOTS or spares < 0:
+            raise ValueError(f"slots must be 1 to {_MAX_SLOTS} and spares >= 0")
+        self._slots = slots
+        self._spare_target = min(spares, slots)
+        self._unrestricted = unrestricted_for_tests
+        self._template: _Template | None = None
+        self._report: dict[str, tuple[bool, str]] = {}
+        self._ids = itertools.count(1)
+        self._free_slots: deque[int] = deque(range(slots))
+        self._slot_waiters: deque[asyncio.Future[int]] = deque()
+        self._pending: dict[int, tuple[_Child, asyncio.Future[None]]] = {}
+        self._children: dict[int, _Child] = {}
+        self._spares: dict[_LimitsKey, deque[_Child]] = {}
+        self._spare_key: _LimitsKey = _key(Limits())
+        self._refilling = False
+        self._closing = False
+        self._restart: asyncio.Task[None] | None = None
+        self._warned = False
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Launch the template and wait until it is warm; report missing protections once."""
+        _raise_open_files_limit(4 * self._slots + 256)
+        self._closing = False
+        await self._launch()
+
+    async def _launch(self) -> None:
+        template = _Template.launch(self, slots=self._slots, unrestricted=self._unrestricted)
+        self._template = template
+        try:
+            report = await asyncio.wait_for(asyncio.shield(template.ready), _START_TIMEOUT_S)
+        except TimeoutError:
+            template.stop()
+            raise SandboxUnavailable("the sandbox template did not start in time") from None
+        self._report = {name: (bool(ok), str(detail)) for name, (ok, detail) in report.items()}
+        status = self.status()
+        if status.missing and not self._warned:
+            self._warned = True
+            logger.warning(
+                "sandbox protections missing on this machine: %s",
+                "; ".join(f"{p.name} ({p.detail})" for p in status.missing),
+            )
+        self._refill()
+
+    async def close(self) -> None:
+        """Kill every child, stop the template and wait for it."""
+        self._closing = True
+        if self._restart is not None:
+            self._restart.cancel()
+        for child in list(self._children.values()):
+            child.kill()
+        template = self._template
+        if template is None:
+            return
+        template.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(template.gone), 10.0)
+        except TimeoutError:
+            template.process.kill()
+            template._died()
+
+    def status(self) -> SandboxStatus:
+        warm = self._template is not None and self._template.alive and self._template.ready.done()
+        if not self._report:
+            return SandboxStatus(warm=False)
+        report = dict(self._report)
+        report.setdefault("clean_process", (True, "empty environment, only the channel open"))
+        return build_status(warm, {n: report[n] for n in PROTECTIONS if n in report})
+
+    # -- runs ---------------------------------------------------------------------------
+
+    async def run(
+        self, start: RunStart, services: RunServices
+    ) -> AsyncIterator[Started | ChatEvent | RunEnd]:
+        """The run's events as they come, ending with exactly one RunEnd.
+
+        Raises SandboxUnavailable before the first event if no child can be had. Closing the
+        iterator early (a client that went away) kills the child."""
+        child = await self._lease(start.limits)
+        supervisor = RunSupervisor(child, start, services, _describe_failure)
+        events = supervisor.events()
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+
+    async def _lease(self, limits: Limits) -> _Child:
+        if self._template is None or self._closing:
+            raise SandboxUnavailable("the sandbox pool is not started")
+        restart = self._restart
+        if not self._template.alive and restart is not None and not restart.done():
+            # A new template is on its way: wait for it rather than fail this run.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(restart), _START_TIMEOUT_S)
+        template = self._template
+        if not template.ready.done():
+            await asyncio.wait_for(asyncio.shield(template.ready), _START_TIMEOUT_S)
+        key = _key(limits)
+        if key != self._spare_key:  # new limits: spares of the old ones only hold slots
+            self._spare_key = key
+            for old in list(self._spares):
+                for spare in self._spares.pop(old):
+                    spare.kill()
+        queue = self._spares.get(key)
+        child = None
+        while queue:
+            candidate = queue.popleft()
+            if not candidate.exited.done():
+                child = candidate
+                break
+        if child is None:
+            child = await self._spawn(limits)
+        child.leased = True
+        if not queue:
+            self._refill()
+        # else: the next spare is forked when a child exits, so that preparing it does not
+        # compete with this run's start for the CPU.
+        return child
+
+    async def _spawn(self, limits: Limits) -> _Child:
+        template = self._template
+        if template is None or not template.alive:
+            raise SandboxUnavailable("the sandbox template is not running")
+        slot = await self._take_slot()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child = _Child(next(self._ids), slot, ours)
+        spawned: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[child.run_id] = (child, spawned)
+        self._children[child.run_id] = child
+        request = {"op": "spawn", "id": child.run_id, "slot": slot}
+        request["limits"] = dataclasses.asdict(limits)
+        template.send(request, theirs)
+        try:
+            await spawned
+            child.channel = await AsyncChannel.connect(ours)
+        except BaseException:
+            child.kill()
+            raise
+        return child
+
+    def _refill(self) -> None:
+        """Fork spares, in the background, up to the target for the current limits."""
+        if self._refilling or self._closing or self._spare_target == 0:
+            return
+        self._refilling = True
+        asyncio.get_running_loop().create_task(self._refill_spares())
+
+    async def _refill_spares(self) -> None:
+        try:
+            while not self._closing and self._template is not None and self._template.alive:
+                key = self._spare_key
+                queue = self._spares.setdefault(key, deque())
+                live = [c for c in queue if not c.exited.done()]
+                if len(live) >= self._spare_target or not self._free_slots:
+                    return
+                cpu_s, memory_mb, max_threads = key
+                limits = Limits(cpu_s=cpu_s, memory_mb=memory_mb, max_threads=max_threads)
+                child = await self._spawn(limits)
+                if key == self._spare_key:
+                    queue.append(child)
+                else:
+                    child.kill()
+        except SandboxUnavailable:
+            return
+        except Exception:
+            logger.exception("could not fork a spare sandbox child")
+        finally:
+            self._refilling = False
+
+    # -- slots --------------------------------------------------------------------------
+
+    async def _take_slot(self) -> int:
+        if self._free_slots:
+            return self._free_slots.popleft()
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._give_slot(waiter.result())
+            raise
+
+    def _give_slot(self, slot: int) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._free_slots.append(slot)
+
+    # -- the template's reports ---------------------------------------------------------
+
+    def _on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None:
+        run_id = message.get("id")
+        if op == "spawned" and len(fds) == 1 and run_id in self._pending:
+            child, spawned = self._pending.pop(run_id)
+            child.pid, child.pidfd = int(message["pid"]), fds[0]
+            if not spawned.done():
+                spawned.set_result(None)
+            else:  # the requester went away meanwhile
+                child.kill()
+            return
+        for fd in fds:
+            os.close(fd)
+        if op == "spawn_failed" and run_id in self._pending:
+            child, spawned = self._pending.pop(run_id)
+            self._forget(child, None)
+            if not spawned.done():
+                spawned.set_exception(
+                    SandboxUnavailable(f"no sandbox child: {message.get('error')}")
+                )
+        elif op == "exited" and run_id in self._children:
+            info = ChildExit(
+                code=message.get("code"),
+                signal=message.get("signal"),
+                cpu_s=float(message.get("cpu_s") or 0.0),
+                oom=bool(message.get("oom")),
+            )
+            self._forget(self._children[run_id], info)
+
+    def _forget(self, child: _Child, info: ChildExit | None) -> None:
+        self._children.pop(child.run_id, None)
+        child.release(info)
+        self._give_slot(child.slot)
+        self._refill()
+
+    def _on_template_died(self, template: _Template) -> None:
+        if template is not self._template:
+            return
+        for _child, spawned in self._pending.values():
+            if not spawned.done():
+                spawned.set_exception(SandboxUnavailable("the sandbox template died"))
+        self._pending.clear()
+        for child in list(self._children.values()):
+            self._forget(child, None)  # the children died with it (parent-death signal)
+        self._spares.clear()
+        if self._closing or not template.ready.done() or template.ready.exception() is not None:
+            return  # never warm: start() reports it; a restart would fail the same way
+        logger.warning("sandbox template exited unexpectedly; starting a new one")
+        self._restart = asyncio.get_running_loop().create_task(self._relaunch())
+
+    async def _relaunch(self) -> None:
+        await asyncio.sleep(_RESTART_DELAY_S)
+        if self._closing:
+            return
+        try:
+            await self._launch()
+        except Exception:
+            logger.exception("the sandbox template could not be restarted")
+
+
+def _describe_failure(info: ChildExit) -> str | None:
+    """Why a child died before its script could run, from its exit code; None if it did not."""
+    names = list(PROTECTIONS)
+    if info.code is not None and EXIT_ISOLATION_BASE <= info.code < EXIT_ISOLATION_BASE + len(
+        names
+    ):
+        return f"protection {names[info.code - EXIT_ISOLATION_BASE]!r} failed in the child"
+    return None
+
+
+def _import_path() -> list[str]:
+    """sys.path for the template, computed here: it gets no environment to find it in."""
+    project = str(Path(__file__).resolve().parent.parent)
+    path = [project]
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry not in path:
+            path.append(entry)
+    return path
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Two descriptors per live child in this process (channel, pidfd): make room."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))

@@ -1,0 +1,220 @@
+"""A memory and a pids cgroup per slot, under the template's own cgroup (v1 or v2).
+
+The template (root) makes ``scriptbots-<pid>/slot-<n>`` beside nothing else: inside the
+cgroup it was started in, so a service confined by its supervisor stays confined. Each
+controller is taken from the hierarchy that has it: on a hybrid machine memory and pids are
+v1 hierarchies, on a modern one both sit in the v2 tree. The template sets a slot's limits
+before forking its child; the child joins by writing ``0`` (itself) to ``cgroup.procs``
+while still root. A slot's cgroups are reused: a slot has one live child at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+_PREFIX = "scriptbots-"
+
+
+class CgroupsUnavailable(OSError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Hierarchy:
+    controller: str  # "memory" or "pids"
+    version: int  # 1 or 2
+    base: str  # our directory: <mount>/<own cgroup>/scriptbots-<pid>
+
+
+class Cgroups:
+    """The template's side: slot directories, their limits, and what their children hit."""
+
+    def __init__(self, hierarchies: dict[str, _Hierarchy]) -> None:
+        self._hierarchies = hierarchies
+        self._limits: dict[tuple[str, int], tuple[int, ...]] = {}
+
+    @property
+    def controllers(self) -> list[str]:
+        return sorted(self._hierarchies)
+
+    def describe(self, controller: str) -> str:
+        return f"cgroup v{self._hierarchies[controller].version}"
+
+    @classmethod
+    def discover(cls) -> tuple[Cgroups, dict[str, str]]:
+        """The cgroups this process can delegate to slots; and why any controller is missing."""
+        mounts = _cgroup_mounts()
+        own = _own_cgroups()
+        hierarchies: dict[str, _Hierarchy] = {}
+        missing: dict[str, str] = {}
+        for controller in ("memory", "pids"):
+            try:
+                hierarchies[controller] = _make_base(controller, mounts, own)
+            except OSError as exc:
+                missing[controller] = str(exc)
+        return cls(hierarchies), missing
+
+    def slot_dirs(self, slot: int) -> list[str]:
+        """The slot's directories (made on first use), whose cgroup.procs its child joins."""
+        dirs: list[str] = []
+        for hierarchy in self._hierarchies.values():
+            path = os.path.join(hierarchy.base, f"slot-{slot}")
+            if path not in dirs:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(path)
+                dirs.append(path)
+        return dirs
+
+    def configure(self, slot: int, memory_bytes: int, tasks: int) -> None:
+        """Set the slot's limits for its next child; unchanged limits are not rewritten."""
+        self.slot_dirs(slot)
+        memory = self._hierarchies.get("memory")
+        if memory is not None and self._limits.get(("memory", slot)) != (memory_bytes,):
+            path = os.path.join(memory.base, f"slot-{slot}")
+            if memory.version == 1:
+                _write_v1_memory(path, memory_bytes)
+            else:
+                _write(path, "memory.max", str(memory_bytes))
+                with contextlib.suppress(FileNotFoundError):
+                    _write(path, "memory.swap.max", "0")
+            self._limits[("memory", slot)] = (memory_bytes,)
+        pids = self._hierarchies.get("pids")
+        if pids is not None and self._limits.get(("pids", slot)) != (tasks,):
+            _write(os.path.join(pids.base, f"slot-{slot}"), "pids.max", str(tasks))
+            self._limits[("pids", slot)] = (tasks,)
+
+    def oom_kills(self, slot: int) -> int:
+        """How many times the kernel killed a process of this slot for memory (ever)."""
+        memory = self._hierarchies.get("memory")
+        if memory is None:
+            return 0
+        path = os.path.join(memory.base, f"slot-{slot}")
+        name = "memory.oom_control" if memory.version == 1 else "memory.events"
+        try:
+            with open(os.path.join(path, name)) as file:
+                for line in file:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            return 0
+        return 0
+
+    def close(self) -> None:
+        """Remove our directories; empty cgroups only, so a live process is never orphaned."""
+        for hierarchy in self._hierarchies.values():
+            _remove_tree(hierarchy.base)
+
+
+def join(dirs: list[str]) -> None:
+    """Move the calling process into each directory's cgroup (the child, as root)."""
+    for path in dirs:
+        _write(path, "cgroup.procs", "0")
+
+
+def _write(path: str, name: str, value: str) -> None:
+    with open(os.path.join(path, name), "w") as file:
+        file.write(value)
+
+
+def _write_v1_memory(path: str, memory_bytes: int) -> None:
+    # memsw (memory + swap) must stay >= the memory limit at every step.
+    swap = os.path.join(path, "memory.memsw.limit_in_bytes")
+    has_swap = os.path.exists(swap)
+    if has_swap:
+        with contextlib.suppress(OSError):
+            _write(path, "memory.memsw.limit_in_bytes", str(memory_bytes))
+    _write(path, "memory.limit_in_bytes", str(memory_bytes))
+    if has_swap:
+        _write(path, "memory.memsw.limit_in_bytes", str(memory_bytes))
+
+
+def _cgroup_mounts() -> list[tuple[str, str, int, set[str]]]:
+    """(mount point, root inside the hierarchy, version, controllers) of each cgroup mount."""
+    mounts = []
+    with open("/proc/self/mountinfo") as file:
+        for line in file:
+            fields, _, tail = line.partition(" - ")
+            fstype, _source, options = [*tail.split(), "", ""][:3]
+            parts = fields.split()
+            root, point = parts[3], parts[4]
+            if fstype == "cgroup":
+                mounts.append((point, root, 1, set(options.split(","))))
+            elif fstype == "cgroup2":
+                mounts.append((point, root, 2, set()))
+    return mounts
+
+
+def _own_cgroups() -> dict[str, str]:
+    """Controller (or "" for v2) -> path of this process's cgroup in that hierarchy."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as file:
+        for line in file:
+            _hid, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                own[controller] = path
+    return own
+
+
+def _under_mount(point: str, root: str, path: str) -> str:
+    if root != "/" and path.startswith(root):
+        path = path[len(root) :]
+    return os.path.join(point, path.lstrip("/"))
+
+
+def _make_base(controller: str, mounts: list, own: dict[str, str]) -> _Hierarchy:
+    for point, root, version, options in mounts:
+        if version == 1 and controller in options and controller in own:
+            directory = _under_mount(point, root, own[controller])
+            return _Hierarchy(controller, 1, _fresh_base(directory))
+    for point, root, version, _ in mounts:
+        if version == 2 and "" in own:
+            directory = _under_mount(point, root, own[""])
+            with open(os.path.join(directory, "cgroup.controllers")) as file:
+                if controller not in file.read().split():
+                    continue
+            _enable_v2(directory, controller)
+            base = _fresh_base(directory)
+            _enable_v2(base, controller)
+            return _Hierarchy(controller, 2, base)
+    raise CgroupsUnavailable(f"no cgroup hierarchy offers the {controller} controller here")
+
+
+def _enable_v2(directory: str, controller: str) -> None:
+    with open(os.path.join(directory, "cgroup.subtree_control")) as file:
+        if controller in file.read().split():
+            return
+    try:
+        _write(directory, "cgroup.subtree_control", f"+{controller}")
+    except OSError as exc:
+        raise CgroupsUnavailable(
+            f"cannot delegate {controller} below {directory} ({exc.strerror}); run the service "
+            "in a cgroup of its own with delegation (e.g. systemd Delegate=yes)"
+        ) from exc
+
+
+def _fresh_base(directory: str) -> str:
+    """Our directory in ``directory``, after removing those of template processes now dead."""
+    for name in os.listdir(directory):
+        if name.startswith(_PREFIX) and not os.path.exists(f"/proc/{name[len(_PREFIX) :]}"):
+            _remove_tree(os.path.join(directory, name))
+    base = os.path.join(directory, f"{_PREFIX}{os.getpid()}")
+    try:
+        os.mkdir(base)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CgroupsUnavailable(f"cannot create a cgroup in {directory} ({exc.strerror})") from exc
+    return base
+
+
+def _remove_tree(base: str) -> None:
+    with contextlib.suppress(OSError):
+        for name in os.listdir(base):
+            path = os.path.join(base, name)
+            if os.path.isdir(path):
+                with contextlib.suppress(OSError):
+                    os.rmdir(path)
+        os.rmdir(base)

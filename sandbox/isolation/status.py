@@ -1,0 +1,68 @@
+"""Which protections this machine gives a run, and why any is missing (/readyz, check-sandbox).
+
+Every name below is one defence of SPEC §8's operating-system wall. The template finds out
+once at start, by applying all of them in a probe child and checking their effect; children
+then apply exactly those, and a child that fails one never runs its script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Name -> what it stops, in the order a child applies them.
+PROTECTIONS: dict[str, str] = {
+    "clean_process": "empty environment, only the channel open, own session",
+    "cgroup_memory": "memory of the run capped by a cgroup",
+    "cgroup_pids": "tasks of the run capped by a cgroup",
+    "pid_namespace": "the child is pid 1 of its own pid namespace: no other pid exists",
+    "network_namespace": "no network interface",
+    "mount_namespace": "own mount namespace with an empty, read-only root",
+    "ipc_uts_namespaces": "own System V IPC and host name",
+    "rlimits": "CPU time, address space, no files, no core dump, few descriptors",
+    "unprivileged_uid": "an unprivileged uid and gid of its own, no groups",
+    "no_new_privs": "no privilege gained later; not dumpable, not traceable",
+    "landlock": "Landlock: no file access, no TCP, signals and abstract sockets scoped",
+    "seccomp": "seccomp: no exec, fork, sockets, ptrace, mounts, namespaces or kernel APIs",
+}
+
+# A child that cannot apply protection number i exits with EXIT_ISOLATION_BASE + i.
+EXIT_ISOLATION_BASE = 64
+
+
+@dataclass(frozen=True)
+class Protection:
+    name: str
+    detail: str  # how it is given here, or why it is missing
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    warm: bool
+    active: tuple[Protection, ...] = ()
+    missing: tuple[Protection, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.warm and not self.missing
+
+    def table(self) -> str:
+        """The report ``scriptbots check-sandbox`` prints."""
+        lines = [f"sandbox template: {'warm' if self.warm else 'not running'}"]
+        width = max(len(name) for name in PROTECTIONS)
+        for protection in self.active:
+            lines.append(f"  active   {protection.name:<{width}}  {protection.detail}")
+        for protection in self.missing:
+            lines.append(f"  MISSING  {protection.name:<{width}}  {protection.detail}")
+        return "\n".join(lines)
+
+
+def build_status(warm: bool, report: dict[str, tuple[bool, str]]) -> SandboxStatus:
+    """From the template's report (name -> (active, detail)), in the canonical order."""
+    active = []
+    missing = []
+    for name in PROTECTIONS:
+        if name not in report:
+            continue
+        ok, detail = report[name]
+        (active if ok else missing).append(Protection(name, detail))
+    return SandboxStatus(warm, tuple(active), tuple(missing))

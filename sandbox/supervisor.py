@@ -1,0 +1,332 @@
+"""One run, seen from the host: the child's messages in, RunServices answers out, one RunEnd.
+
+The child is untrusted. Everything it sends is decoded by ``protocol.decode`` and checked
+here: message order and ids, the output cap (counted as the runtime counts it), the number
+of requests in flight. Any breach ends the run and kills the child. The wall-clock deadline
+is a timer of the event loop, independent of whether anyone is reading the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import typing
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.channel import AsyncChannel, ChannelClosed
+from sandbox.errors import BotCallLimit, BotCallRefused
+from sandbox.protocol import (
+    AttachmentAdded,
+    BotCallCancel,
+    BotCallEnd,
+    BotCallPart,
+    BotCallStart,
+    ChatEvent,
+    FetchRequest,
+    FetchResult,
+    LimitName,
+    Message,
+    MessageAdded,
+    MessageFinished,
+    ProtocolError,
+    RunEnd,
+    RunStart,
+    Started,
+    TextAppended,
+    TextReplaced,
+    UploadRequest,
+    UploadResult,
+)
+from sandbox.services import RunServices
+
+logger = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 64  # bot calls, fetches and uploads of one run at once (poe.parallel: 21)
+MAX_ERROR_CHARS = 20_000
+_BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script down
+_EXIT_REPORT_WAIT_S = 5.0
+_LIMIT_NAMES = frozenset(typing.get_args(LimitName))
+_SEPARATOR_CHARS = 2  # the host joins message texts with a blank line (SPEC §7)
+
+
+@dataclass(frozen=True)
+class ChildExit:
+    """How the child process ended, as its template saw it."""
+
+    code: int | None
+    signal: int | None
+    cpu_s: float
+    oom: bool
+
+
+class ChildHandle(typing.Protocol):
+    """What the supervisor needs of a child the pool leased to this run."""
+
+    channel: AsyncChannel
+    exited: asyncio.Future[ChildExit | None]
+
+    def kill(self) -> None: ...
+
+
+class _Violation(Exception):
+    """The child broke the protocol; the run ends and the child is killed."""
+
+
+class RunSupervisor:
+    def __init__(
+        self,
+        child: ChildHandle,
+        start: RunStart,
+        services: RunServices,
+        describe_failure: Callable[[ChildExit], str | None],
+    ) -> None:
+        self._child = child
+        self._start = start
+        self._services = services
+        self._describe_failure = describe_failure
+        self._limits = start.limits
+        self._events: deque[Started | ChatEvent] = deque()
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._final: RunEnd | None = None
+        self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._lengths: list[int] = []
+        self._total_chars = 0
+        self._started = False
+
+    async def events(self) -> AsyncIterator[Started | ChatEvent | RunEnd]:
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read())
+        deadline = loop.call_later(self._limits.timeout_s, self._on_deadline)
+        try:
+            while True:
+                while self._events:
+                    event = self._events.popleft()
+                    self._writable.set()
+                    yield event
+                if self._final is not None:
+                    yield self._final
+                    return
+                self._readable.clear()
+                await self._readable.wait()
+        finally:
+            deadline.cancel()
+            reader.cancel()
+            for task in self._tasks.values():
+                task.cancel()
+            self._child.kill()  # done or not, nothing of the run survives it
+            self._child.channel.close()
+
+    # -- ending -------------------------------------------------------------------------
+
+    def _end(self, end: RunEnd, *, kill: bool) -> None:
+        if self._final is not None:
+            return
+        self._final = end
+        if kill:
+            self._child.kill()
+        self._readable.set()
+
+    def _on_deadline(self) -> None:
+        self._end(
+            RunEnd(
+                "timeout", f"The run reached its time limit ({self._limits.timeout_s:g} s).", "time"
+            ),
+            kill=True,
+        )
+
+    async def _after_death(self) -> None:
+        """The channel closed without a RunEnd: ask the template how the child died."""
+        try:
+            info = await asyncio.wait_for(asyncio.shield(self._child.exited), _EXIT_REPORT_WAIT_S)
+        except TimeoutError:
+            self._child.kill()
+            info = None
+        self._end(self._classify(info), kill=False)
+
+    def _classify(self, info: ChildExit | None) -> RunEnd:
+        limits = self._limits
+        if info is not None and info.oom:
+            return RunEnd(
+                "killed", f"The run reached its memory limit ({limits.memory_mb} MB).", "memory"
+            )
+        cpu_spent = info is not None and info.cpu_s >= limits.cpu_s - 0.05
+        if cpu_spent and info is not None and info.signal in (signal.SIGKILL, signal.SIGXCPU):
+            return RunEnd(
+                "killed", f"The run reached its CPU time limit ({limits.cpu_s} s).", "cpu"
+            )
+        problem = self._describe_failure(info) if info is not None else None
+        if problem is not None:
+            logger.warning("sandbox child failed: %s", problem)
+            return RunEnd("killed", "The sandbox could not start this run.")
+        logger.warning("sandbox child ended without a RunEnd: %s", info)
+        return RunEnd("killed", "The script's process ended before the run finished.")
+
+    # -- reading the child --------------------------------------------------------------
+
+    async def _read(self) -> None:
+        channel = self._child.channel
+        try:
+            await channel.send(self._start)
+            while self._final is None:
+                message = await channel.read()
+                await self._dispatch(message)
+        except ChannelClosed:
+            await self._after_death()
+        except (ProtocolError, _Violation) as exc:
+            logger.warning("sandbox child broke the protocol: %s", exc)
+            self._end(
+                RunEnd("killed", "The sandbox process misbehaved and was stopped."), kill=True
+            )
+
+    async def _dispatch(self, message: Message) -> None:
+        if isinstance(message, Started):
+            if self._started:
+                raise _Violation("Started twice")
+            self._started = True
+            await self._push(message)
+            return
+        if not self._started:
+            raise _Violation(f"{type(message).__name__} before Started")
+        if isinstance(
+            message, MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished
+        ):
+            if self._count_output(message):
+                await self._push(message)
+        elif isinstance(message, BotCallStart):
+            self._spawn(("call", message.call_id), self._call_bot(message))
+        elif isinstance(message, BotCallCancel):
+            task = self._tasks.get(("call", message.call_id))
+            if task is not None:
+                task.cancel(msg="cancelled by the script")
+        elif isinstance(message, FetchRequest):
+            self._spawn(("request", message.request_id), self._fetch(message))
+        elif isinstance(message, UploadRequest):
+            self._spawn(("request", message.request_id), self._upload(message))
+        elif isinstance(message, RunEnd):
+            self._end(_sanitized(message), kill=False)
+        else:
+            raise _Violation(f"the child sent a host message ({type(message).__name__})")
+
+    async def _push(self, event: Started | ChatEvent) -> None:
+        while len(self._events) >= _BUFFERED_EVENTS:
+            self._writable.clear()
+            await self._writable.wait()
+        self._events.append(event)
+        self._readable.set()
+
+    def _count_output(self, event: ChatEvent) -> bool:
+        """Check ids and the output cap; False (run ended) when the child overshoots."""
+        if isinstance(event, MessageAdded):
+            if event.msg_id != len(self._lengths):
+                raise _Violation("MessageAdded out of order")
+            self._lengths.append(len(event.text))
+            self._total_chars += len(event.text) + (_SEPARATOR_CHARS if event.msg_id else 0)
+        elif not 0 <= event.msg_id < len(self._lengths):
+            raise _Violation(f"{type(event).__name__} for an unknown message")
+        elif isinstance(event, TextAppended):
+            self._lengths[event.msg_id] += len(event.text)
+            self._total_chars += len(event.text)
+        elif isinstance(event, TextReplaced):
+            self._total_chars += len(event.text) - self._lengths[event.msg_id]
+            self._lengths[event.msg_id] = len(event.text)
+        if self._total_chars > self._limits.max_output_chars:
+            limit = self._limits.max_output_chars
+            self._end(
+                RunEnd(
+                    "killed",
+                    f"The response reached its output limit ({limit} characters).",
+                    "output",
+                ),
+                kill=True,
+            )
+            return False
+        return True
+
+    # -- answering the child ------------------------------------------------------------
+
+    def _spawn(self, key: tuple[str, int], work: Any) -> None:
+        if key in self._tasks or len(self._tasks) >= MAX_IN_FLIGHT:
+            work.close()
+            raise _Violation(f"{key[0]} id {key[1]} reused, or too many in flight")
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[key] = task
+        task.add_done_callback(lambda _: self._tasks.pop(key, None))
+
+    async def _reply(self, message: BotCallPart | BotCallEnd | FetchResult | UploadResult) -> None:
+        with contextlib.suppress(ChannelClosed):  # the reader sees it too and ends the run
+            await self._child.channel.send(message)
+
+    async def _call_bot(self, start: BotCallStart) -> None:
+        call_id, request = start.call_id, start.request
+        end = BotCallEnd(call_id)
+        parts: Any = None
+        try:
+            parts = self._services.call_bot(request)
+            async for part in parts:
+                await self._reply(BotCallPart(call_id, _dump_part(part)))
+        except asyncio.CancelledError:
+            if self._final is not None:
+                raise  # the run is over: nobody to answer
+            end = BotCallEnd(call_id, error="The call was cancelled.")
+        except BotCallLimit as exc:
+            limit = exc.limit if exc.limit in _LIMIT_NAMES else "bot_calls"
+            end = BotCallEnd(call_id, limit=limit)  # type: ignore[arg-type]
+        except BotCallRefused as exc:
+            end = BotCallEnd(call_id, error=exc.message)
+        except Exception:  # a fault of the service, not of the script: log it, tell the script
+            logger.exception("bot call to %r failed in the service", request.bot_name)
+            end = BotCallEnd(call_id, error="The bot call failed.")
+        finally:
+            aclose = getattr(parts, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+        await self._reply(end)
+
+    async def _fetch(self, request: FetchRequest) -> None:
+        try:
+            contents = await self._services.fetch(request.url)
+            result = FetchResult(request.request_id, contents=contents)
+        except BotCallRefused as exc:
+            result = FetchResult(request.request_id, error=exc.message)
+        except Exception:
+            logger.exception("attachment fetch failed in the service")
+            result = FetchResult(request.request_id, error="The attachment could not be fetched.")
+        await self._reply(result)
+
+    async def _upload(self, request: UploadRequest) -> None:
+        try:
+            info = await self._services.upload(
+                request.name, request.contents, request.content_type, request.is_inline
+            )
+            result = UploadResult(request.request_id, attachment=info)
+        except BotCallRefused as exc:
+            result = UploadResult(request.request_id, error=exc.message)
+        except Exception:
+            logger.exception("attachment upload failed in the service")
+            result = UploadResult(request.request_id, error="The attachment could not be stored.")
+        await self._reply(result)
+
+
+def _dump_part(part: Any) -> dict[str, Any]:
+    try:
+        return part.model_dump(mode="json")  # type: ignore[no-any-return]
+    except Exception:  # an unserialisable raw_response: the part without it
+        return part.model_dump(mode="json", exclude={"raw_response"})  # type: ignore[no-any-return]
+
+
+def _sanitized(end: RunEnd) -> RunEnd:
+    """The child's RunEnd with what only the host may say removed, and its text bounded."""
+    status = end.status if end.status in ("ok", "error") else "error"
+    error = end.error
+    if error is not None and len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS] + "…"
+    if status == "ok" and error is None and end.limit is None:
+        return end
+    return RunEnd(status, error, end.limit)

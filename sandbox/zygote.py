@@ -1,0 +1,366 @@
+"""The template process: imports the runtime once, holds no secret, forks one child per run.
+
+Started by ``SandboxPool`` with an empty environment and only its control socket, as
+``python -I -S -c BOOTSTRAP <sys.path> <fd> <options>``. It never sees a run: a RunStart
+goes from the host straight to a child over that child's own channel, so nothing of any run
+or creator is ever in this process's memory (which every child inherits).
+
+Control protocol (SOCK_SEQPACKET, one JSON object per datagram, descriptors alongside):
+
+    host -> template  spawn {id, slot, limits}  + the child's channel end
+    host -> template  shutdown
+    template -> host  ready {report}               once, after the probe child
+    template -> host  spawned {id, pid}            + a pidfd of the child
+    template -> host  spawn_failed {id, error}
+    template -> host  exited {id, code, signal, cpu_s, oom}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import importlib
+import json
+import os
+import pkgutil
+import selectors
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+CONTROL_FD = 3
+MAX_CONTROL_BYTES = 64 * 1024
+_M_ARENA_MAX = -8
+BOOTSTRAP = (
+    "import sys,json;sys.path[:0]=json.loads(sys.argv[1]);"
+    "import sandbox.zygote as z;z.main(sys.argv[2:])"
+)
+
+
+def send_control(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
+    data = json.dumps(message, separators=(",", ":")).encode()
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+
+
+def recv_control(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """One message and its descriptors; (None, []) when the other end closed."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_CONTROL_BYTES, 4)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return json.loads(data), fds
+
+
+def main(argv: list[str]) -> None:
+    """Entry point of the template process (see BOOTSTRAP)."""
+    # Started with an empty environment; Python's own locale coercion (PEP 538) adds
+    # LC_CTYPE, which children would inherit: none of it is theirs.
+    os.environ.clear()
+    control_fd, options = int(argv[0]), json.loads(argv[1])
+    control = socket.socket(fileno=control_fd)
+    control.setblocking(True)
+    template = Template(control, slots=options["slots"], unrestricted=options["unrestricted"])
+    template.serve()
+
+
+class Template:
+    def __init__(self, control: socket.socket, *, slots: int, unrestricted: bool) -> None:
+        self.control = control
+        self.slots = slots
+        self.unrestricted = unrestricted
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.children: dict[int, _Child] = {}  # by pidfd
+        self.busy: set[int] = set()
+        self.selector = selectors.DefaultSelector()
+        self.report: dict[str, tuple[bool, str]] = {}
+        self._prepare_interpreter()
+        self._prepare_isolation()
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def _prepare_interpreter(self) -> None:
+        from sandbox import isolation  # noqa: F401
+        from sandbox.isolation import _libc, rlimits
+
+        # One malloc arena: threads would each reserve 64 MB of address space otherwise,
+        # which RLIMIT_AS would count. Bounded thread stacks, for the same reason.
+        _libc.libc.mallopt(_M_ARENA_MAX, 1)
+        threading.stack_size(rlimits.THREAD_STACK_BYTES)
+        _preimport()
+        _warm_up()
+        gc.collect()
+        gc.freeze()  # children do not touch (copy) the template's objects when they collect
+
+    def _prepare_isolation(self) -> None:
+        from sandbox.isolation import cgroups, ids, landlock, namespaces
+
+        self.root = os.geteuid() == 0
+        report = self.report
+        self.forker: namespaces.PidNamespaceForker | None = None
+        self.cgroups: cgroups.Cgroups | None = None
+        self.uids: ids.UidBlock | None = None
+        if self.root:
+            try:
+                namespaces.enter_template_network()
+                names = [name for _, name in socket.if_nameindex()]
+                report["network_namespace"] = (True, f"empty, shared by runs (interfaces: {names})")
+            except OSError as exc:
+                report["network_namespace"] = (False, _reason(exc))
+            try:
+                self.forker = namespaces.PidNamespaceForker()
+                report["pid_namespace"] = (True, "pid 1 of a namespace of its own")
+            except OSError as exc:
+                report["pid_namespace"] = (False, _reason(exc))
+            self.cgroups, missing = cgroups.Cgroups.discover()
+            for controller in self.cgroups.controllers:
+                report[f"cgroup_{controller}"] = (True, self.cgroups.describe(controller))
+            for controller, reason in missing.items():
+                report[f"cgroup_{controller}"] = (False, reason)
+            # Fail closed: as root, a child without a uid of its own would run as root.
+            self.uids = ids.UidBlock.claim(self.slots + 1)  # the last one is the probe's
+        else:
+            report["pid_namespace"] = (False, "needs root (the template cannot make one)")
+            reason = "needs root to create and delegate cgroups"
+            report["cgroup_memory"] = (False, reason)
+            report["cgroup_pids"] = (False, reason)
+        self.landlock_abi = landlock.abi_version()
+        self._probe()
+        if self.uids is not None and report.get("unprivileged_uid", (False, ""))[0]:
+            last = self.uids.uid(self.slots - 1)
+            detail = f"a uid/gid of its own per slot ({self.uids.first}-{last}), no groups"
+            report["unprivileged_uid"] = (True, detail)
+        self.enabled = frozenset(name for name, (ok, _) in report.items() if ok)
+
+    def _setup(self, channel_fd: int, slot: int, limits: Any, enabled: frozenset[str]) -> Any:
+        from sandbox.isolation.plan import Setup
+
+        uid = self.uids.uid(slot) if self.uids is not None else -1
+        dirs: tuple[str, ...] = ()
+        if self.cgroups is not None and self.cgroups.controllers:
+            dirs = tuple(self.cgroups.slot_dirs(slot))
+        return Setup(
+            channel_fd=channel_fd,
+            devnull_fd=self.devnull,
+            limits=limits,
+            enabled=enabled,
+            uid=uid,
+            gid=uid,
+            cgroup_dirs=dirs,
+            as_user=not self.root,
+            landlock_abi=self.landlock_abi,
+        )
+
+    def _probe(self) -> None:
+        """Apply every protection in a throw-away child and keep what it reports working."""
+        from sandbox.isolation import plan
+        from sandbox.protocol import Limits
+
+        limits = Limits()
+        ours, theirs = socket.socketpair()
+        slot = self.slots
+        if self.cgroups is not None:
+            self.cgroups.configure(slot, _cgroup_memory_bytes(limits), limits.max_threads + 2)
+        setup = self._setup(theirs.fileno(), slot, limits, frozenset())
+        pid = self._fork()
+        if pid == 0:
+            code = 1
+            try:
+                report: dict[str, tuple[bool, str]] = {}
+                plan.isolate(setup, report)
+                report.update({k: v for k, v in self.report.items() if k not in report})
+                plan.verify(report, setup.uid)
+                channel = socket.socket(fileno=3)
+                channel.sendall(json.dumps(report).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        theirs.close()
+        with ours:
+            chunks = []
+            while chunk := ours.recv(65536):
+                chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        if not chunks:
+            raise RuntimeError(f"the probe child failed (wait status {status})")
+        for name, (ok, detail) in json.loads(b"".join(chunks)).items():
+            if name not in self.report or self.report[name][0]:
+                self.report[name] = (bool(ok), str(detail))
+
+    def _fork(self) -> int:
+        return self.forker.fork() if self.forker is not None else os.fork()
+
+    # -- serving ------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        send_control(self.control, {"op": "ready", "report": self.report})
+        self.selector.register(self.control, selectors.EVENT_READ)
+        try:
+            while True:
+                for key, _ in self.selector.select():
+                    if key.fileobj is self.control:
+                        message, fds = recv_control(self.control)
+                        if message is None or message.get("op") == "shutdown":
+                            return
+                        self._handle(message, fds)
+                    else:
+                        self._reap(key.fd)
+        finally:
+            self._shutdown()
+
+    def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
+        if message.get("op") != "spawn" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            return
+        (channel_fd,) = fds
+        try:
+            pidfd, pid = self._spawn(message, channel_fd)
+        except Exception as exc:  # a bad request or a cgroup write: the host learns why
+            send_control(
+                self.control, {"op": "spawn_failed", "id": message.get("id"), "error": str(exc)}
+            )
+            return
+        finally:
+            os.close(channel_fd)
+        try:
+            send_control(self.control, {"op": "spawned", "id": message["id"], "pid": pid}, [pidfd])
+        except OSError:
+            return
+
+    def _spawn(self, message: dict[str, Any], channel_fd: int) -> tuple[int, int]:
+        from sandbox import child
+        from sandbox.protocol import Limits
+
+        slot = message["slot"]
+        if not isinstance(slot, int) or not 0 <= slot < self.slots or slot in self.busy:
+            raise ValueError(f"slot {slot!r} is not free")
+        limits = Limits(**message["limits"])
+        oom_before = 0
+        if self.cgroups is not None and self.cgroups.controllers:
+            self.cgroups.configure(slot, _cgroup_memory_bytes(limits), limits.max_threads + 2)
+            oom_before = self.cgroups.oom_kills(slot)
+        setup = self._setup(channel_fd, slot, limits, self.enabled)
+        pid = self._fork()
+        if pid == 0:
+            child.serve(setup, unrestricted=self.unrestricted)
+        pidfd = os.pidfd_open(pid)
+        self.busy.add(slot)
+        self.children[pidfd] = _Child(message["id"], pid, slot, oom_before)
+        self.selector.register(pidfd, selectors.EVENT_READ)
+        return pidfd, pid
+
+    def _reap(self, pidfd: int) -> None:
+        entry = self.children.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status, usage = os.wait4(entry.pid, 0)
+        self.busy.discard(entry.slot)
+        oom = False
+        if self.cgroups is not None and self.cgroups.controllers:
+            oom = self.cgroups.oom_kills(entry.slot) > entry.oom_before
+        send_control(
+            self.control,
+            {
+                "op": "exited",
+                "id": entry.run_id,
+                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "oom": oom,
+            },
+        )
+
+    def _shutdown(self) -> None:
+        for pidfd, entry in list(self.children.items()):
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(entry.pid, 0)
+        if self.cgroups is not None:
+            self.cgroups.close()
+        if self.uids is not None:
+            self.uids.close()
+
+
+@dataclasses.dataclass
+class _Child:
+    run_id: int
+    pid: int
+    slot: int
+    oom_before: int
+
+
+def _cgroup_memory_bytes(limits: Any) -> int:
+    # The run's memory plus the template pages its child copies when it writes to them.
+    return (limits.memory_mb + _COPY_ON_WRITE_MB) * 1024 * 1024
+
+
+_COPY_ON_WRITE_MB = 32
+
+
+def _preimport() -> None:
+    """Everything a child may import lazily, imported here while files can still be read."""
+    import fastapi_poe  # noqa: F401
+    import RestrictedPython  # noqa: F401
+
+    import sandbox.child  # noqa: F401  (the runtime, the policy, the isolation layers)
+    from sandbox import policy
+
+    policy.warm_up()  # PREIMPORT and the allowed modules' proxies
+    import encodings
+
+    for module in pkgutil.iter_modules(encodings.__path__):
+        with contextlib.suppress(ImportError, LookupError):
+            importlib.import_module(f"encodings.{module.name}")
+
+
+def _warm_up() -> None:
+    """Run one constant script end to end, so that lazy imports and caches (pydantic
+    validators, glibc's time zone, hashlib's providers) are loaded before any fork."""
+    import hashlib
+    import time
+
+    from sandbox.child.script import rehearse
+    from sandbox.protocol import (
+        HEADER,
+        AttachmentInfo,
+        BotCallEnd,
+        BotCallPart,
+        FetchResult,
+        RunStart,
+        UploadResult,
+        decode,
+        encode,
+    )
+
+    time.localtime()
+    for name in hashlib.algorithms_guaranteed:
+        with contextlib.suppress(ValueError):
+            hashlib.new(name, b"")
+    end = rehearse()
+    if end.status != "ok":
+        print(f"sandbox template: the rehearsal run failed: {end.error}", file=sys.stderr)
+    # Decoding resolves each message class's annotations once: do it here, not per run.
+    attachment = AttachmentInfo(url="u", content_type="text/plain", name="n")
+    for message in (
+        RunStart(source="", bot_name="b"),
+        BotCallPart(1, {"text": ""}),
+        BotCallEnd(1),
+        FetchResult(1, contents=b""),
+        UploadResult(1, attachment=attachment),
+    ):
+        decode(encode(message)[HEADER.size :])
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
