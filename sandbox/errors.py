@@ -1,9 +1,9 @@
 """Exceptions of the sandbox host. They carry data, not HTTP statuses.
 
-    SandboxError
-    ├── SandboxUnavailable   the template process cannot start or has died
-    └── BotCallRefused       raised by RunServices.call_bot; becomes BotCallEnd(error=...)
-        └── BotCallLimit     the run's bot-call budget is spent; BotCallEnd(limit=...)
+SandboxError
+├── SandboxUnavailable   the template process cannot start or has died
+└── BotCallRefused       raised by RunServices.call_bot; becomes BotCallEnd(error=...)
+    └── BotCallLimit     the run's bot-call budget is spent; BotCallEnd(limit=...)
 """
 
 from __future__ import annotations

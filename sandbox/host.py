@@ -14,20 +14,15 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-import json
 import logging
 import os
 import resource
 import signal
 import socket
-import subprocess
-import sys
 from collections import deque
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-from sandbox import zygote
 from sandbox.channel import AsyncChannel
 from sandbox.errors import SandboxUnavailable
 from sandbox.isolation.status import (
@@ -39,6 +34,7 @@ from sandbox.isolation.status import (
 from sandbox.protocol import ChatEvent, Limits, RunEnd, RunStart, Started
 from sandbox.services import RunServices
 from sandbox.supervisor import ChildExit, RunSupervisor
+from sandbox.template import TemplateProcess
 
 logger = logging.getLogger(__name__)
 
@@ -85,148 +81,6 @@ class _Child:
             self.sock.close()
 
 
-class _Template:
-    """The host's side of one template process."""
-
-    def __init__(self, pool: SandboxPool, process: subprocess.Popen[bytes], control: socket.socket):
-        self._pool = pool
-        self.process = process
-        self.control = control
-        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.alive = True
-        self._outbox: deque[tuple[bytes, socket.socket | None]] = deque()
-        self._pidfd = os.pidfd_open(process.pid)
-        loop = asyncio.get_running_loop()
-        loop.add_reader(control.fileno(), self._on_control)
-        loop.add_reader(self._pidfd, self._on_exit)
-        assert process.stderr is not None
-        os.set_blocking(process.stderr.fileno(), False)
-        loop.add_reader(process.stderr.fileno(), self._on_stderr)
-        self._stderr_tail = b""
-
-    @classmethod
-    def launch(cls, pool: SandboxPool, *, slots: int, unrestricted: bool) -> _Template:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        ours.setblocking(False)
-        options = json.dumps({"slots": slots, "unrestricted": unrestricted})
-        argv = [sys.executable, "-I", "-S", "-c", zygote.BOOTSTRAP, json.dumps(_import_path())]
-        argv += [str(theirs.fileno()), options]
-        try:
-            process = subprocess.Popen(
-                argv,
-                env={},  # no secret, no setting: the sandbox is given Limits, never Settings
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
-                close_fds=True,
-                start_new_session=True,  # a terminal's Ctrl-C is for the host, not the runs
-            )
-        finally:
-            theirs.close()
-        return cls(pool, process, ours)
-
-    def send(self, message: dict[str, Any], fd_owner: socket.socket | None = None) -> None:
-        data = json.dumps(message, separators=(",", ":")).encode()
-        self._outbox.append((data, fd_owner))
-        if len(self._outbox) == 1:
-            self._flush()
-
-    def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._outbox and self.alive:
-            data, owner = self._outbox[0]
-            try:
-                if owner is not None:
-                    socket.send_fds(self.control, [data], [owner.fileno()])
-                else:
-                    self.control.send(data)
-            except BlockingIOError:
-                loop.add_writer(self.control.fileno(), self._on_writable)
-                return
-            except OSError:
-                self._died()
-                return
-            self._outbox.popleft()
-            if owner is not None:
-                owner.close()
-
-    def _on_writable(self) -> None:
-        asyncio.get_running_loop().remove_writer(self.control.fileno())
-        self._flush()
-
-    def _on_control(self) -> None:
-        while self.alive:
-            try:
-                message, fds = zygote.recv_control(self.control)
-            except BlockingIOError:
-                return
-            except (OSError, ValueError):
-                message, fds = None, []
-            if message is None:
-                self._died()
-                return
-            op = message.get("op")
-            if op == "ready":
-                if not self.ready.done():
-                    self.ready.set_result(message["report"])
-            else:
-                self._pool._on_template_message(op, message, fds)
-
-    def _on_stderr(self) -> None:
-        assert self.process.stderr is not None
-        try:
-            chunk = os.read(self.process.stderr.fileno(), 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            asyncio.get_running_loop().remove_reader(self.process.stderr.fileno())
-            return
-        *lines, self._stderr_tail = (self._stderr_tail + chunk).split(b"\n")
-        for line in lines:
-            logger.warning("sandbox template: %s", line.decode(errors="replace"))
-
-    def _on_exit(self) -> None:
-        self._died()
-
-    def _died(self) -> None:
-        if not self.alive:
-            return
-        self.alive = False
-        loop = asyncio.get_running_loop()
-        for fd in (self.control.fileno(), self._pidfd):
-            loop.remove_reader(fd)
-        loop.remove_writer(self.control.fileno())
-        if self.process.stderr is not None:
-            loop.remove_reader(self.process.stderr.fileno())
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        self.process.wait()
-        os.close(self._pidfd)
-        self.control.close()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        for _, owner in self._outbox:
-            if owner is not None:
-                owner.close()
-        self._outbox.clear()
-        if not self.ready.done():
-            self.ready.set_exception(
-                SandboxUnavailable(f"the sandbox template exited ({self.process.returncode})")
-            )
-        self.gone.set_result(None)
-        self._pool._on_template_died(self)
-
-    def stop(self) -> None:
-        """Ask for a clean exit (the template kills its children and removes its cgroups)."""
-        if self.alive:
-            self.send({"op": "shutdown"})
-
-
 class SandboxPool:
     """Runs scripts, each in a fresh isolated child process (SPEC §8)."""
 
@@ -240,7 +94,7 @@ class SandboxPool:
         self._slots = slots
         self._spare_target = min(spares, slots)
         self._unrestricted = unrestricted_for_tests
-        self._template: _Template | None = None
+        self._template: TemplateProcess | None = None
         self._report: dict[str, tuple[bool, str]] = {}
         self._ids = itertools.count(1)
         self._free_slots: deque[int] = deque(range(slots))
@@ -263,7 +117,7 @@ class SandboxPool:
         await self._launch()
 
     async def _launch(self) -> None:
-        template = _Template.launch(self, slots=self._slots, unrestricted=self._unrestricted)
+        template = TemplateProcess.launch(self, slots=self._slots, unrestricted=self._unrestricted)
         self._template = template
         try:
             report = await asyncio.wait_for(asyncio.shield(template.ready), _START_TIMEOUT_S)
@@ -294,8 +148,7 @@ class SandboxPool:
         try:
             await asyncio.wait_for(asyncio.shield(template.gone), 10.0)
         except TimeoutError:
-            template.process.kill()
-            template._died()
+            template.kill()
 
     def status(self) -> SandboxStatus:
         warm = self._template is not None and self._template.alive and self._template.ready.done()
@@ -430,7 +283,7 @@ class SandboxPool:
 
     # -- the template's reports ---------------------------------------------------------
 
-    def _on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None:
+    def on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None:
         run_id = message.get("id")
         if op == "spawned" and len(fds) == 1 and run_id in self._pending:
             child, spawned = self._pending.pop(run_id)
@@ -464,7 +317,7 @@ class SandboxPool:
         self._give_slot(child.slot)
         self._refill()
 
-    def _on_template_died(self, template: _Template) -> None:
+    def on_template_died(self, template: TemplateProcess) -> None:
         if template is not self._template:
             return
         for _child, spawned in self._pending.values():
@@ -497,16 +350,6 @@ def _describe_failure(info: ChildExit) -> str | None:
     ):
         return f"protection {names[info.code - EXIT_ISOLATION_BASE]!r} failed in the child"
     return None
-
-
-def _import_path() -> list[str]:
-    """sys.path for the template, computed here: it gets no environment to find it in."""
-    project = str(Path(__file__).resolve().parent.parent)
-    path = [project]
-    for entry in sys.path:
-        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry not in path:
-            path.append(entry)
-    return path
 
 
 def _raise_open_files_limit(wanted: int) -> None:

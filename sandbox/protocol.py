@@ -231,8 +231,7 @@ ChildMessage = (
 Message = HostMessage | ChildMessage
 
 _MESSAGE_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in typing.get_args(HostMessage) + typing.get_args(ChildMessage)
+    cls.__name__: cls for cls in typing.get_args(HostMessage) + typing.get_args(ChildMessage)
 }
 
 

@@ -72,6 +72,8 @@ def main(argv: list[str]) -> None:
 
 
 class Template:
+    """The template's state: its control socket, its children by pidfd, what it can give."""
+
     def __init__(self, control: socket.socket, *, slots: int, unrestricted: bool) -> None:
         self.control = control
         self.slots = slots
@@ -87,7 +89,6 @@ class Template:
     # -- start-up -----------------------------------------------------------------------
 
     def _prepare_interpreter(self) -> None:
-        from sandbox import isolation  # noqa: F401
         from sandbox.isolation import _libc, rlimits
 
         # One malloc arena: threads would each reserve 64 MB of address space otherwise,

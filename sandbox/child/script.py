@@ -44,7 +44,7 @@ def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -
     try:
         exec(code, script_vars)
     except BaseException as exc:
-        end = ending(exc)
+        end = ending(exc, start.source)
     try:
         namespace.finish()
     except BaseException as exc:
@@ -105,15 +105,15 @@ def _prepare(
     return code, script_vars
 
 
-def ending(exc: BaseException) -> RunEnd:
-    """The RunEnd for an exception that ended the script."""
-    end = _classify(exc)
+def ending(exc: BaseException, source: str | None = None) -> RunEnd:
+    """The RunEnd for an exception that ended the script (``source`` shows its lines)."""
+    end = _classify(exc, source)
     if end.error is not None and len(end.error) > MAX_ERROR_CHARS:
         end = RunEnd(end.status, end.error[:MAX_ERROR_CHARS] + "…", end.limit)
     return end
 
 
-def _classify(exc: BaseException) -> RunEnd:
+def _classify(exc: BaseException, source: str | None) -> RunEnd:
     try:
         if isinstance(exc, LimitReached):
             limit = exc.limit if exc.limit in _LIMIT_NAMES else None
@@ -123,7 +123,7 @@ def _classify(exc: BaseException) -> RunEnd:
         if isinstance(exc, BotError):
             message = exc.message if isinstance(exc.message, str) else str(exc)
             return RunEnd("error", _text(message) or type(exc).__name__)
-        text = _text(format_script_error(exc))
+        text = _text(format_script_error(exc, source))
         if isinstance(exc, RecursionError):
             return RunEnd("error", text, limit="recursion")
         if isinstance(exc, RuntimeError) and _THREAD_START_FAILED in str(exc):

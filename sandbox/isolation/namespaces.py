@@ -47,6 +47,12 @@ class PidNamespaceForker:
 
     def __init__(self) -> None:
         self._own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:  # both steps once now, so that a machine that refuses them is known at start
+            unshare(CLONE_NEWPID)
+            check(libc.setns(self._own, CLONE_NEWPID), "setns")
+        except OSError:
+            os.close(self._own)
+            raise
 
     def fork(self) -> int:
         unshare(CLONE_NEWPID)
@@ -56,10 +62,6 @@ class PidNamespaceForker:
             # In the child this fails harmlessly (it may not leave its namespace); the child
             # closes the descriptor with all the others.
             libc.setns(self._own, CLONE_NEWPID)
-
-    @property
-    def fd(self) -> int:
-        return self._own
 
 
 def enter_run_namespaces(*, as_user: bool) -> None:

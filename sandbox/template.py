@@ -1,0 +1,194 @@
+"""The host's side of the template process: launching it bare, and its control socket.
+
+``python -I -S`` with an empty environment, ``/`` as working directory, only the control
+socket passed, in a session of its own; ``sys.path`` is computed here and given in argv.
+Messages are ``sandbox.zygote``'s control protocol; the template's stderr becomes WARNING
+log lines (it writes there only when something is wrong).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any, Protocol
+
+from sandbox import zygote
+from sandbox.errors import SandboxUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class TemplateOwner(Protocol):
+    """Who hears what the template reports (the pool)."""
+
+    def on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None: ...
+
+    def on_template_died(self, template: TemplateProcess) -> None: ...
+
+
+class TemplateProcess:
+    """The host's side of one template process."""
+
+    def __init__(
+        self, owner: TemplateOwner, process: subprocess.Popen[bytes], control: socket.socket
+    ) -> None:
+        self._owner = owner
+        self.process = process
+        self.control = control
+        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.alive = True
+        self._outbox: deque[tuple[bytes, socket.socket | None]] = deque()
+        self._pidfd = os.pidfd_open(process.pid)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(control.fileno(), self._on_control)
+        loop.add_reader(self._pidfd, self._on_exit)
+        assert process.stderr is not None
+        os.set_blocking(process.stderr.fileno(), False)
+        loop.add_reader(process.stderr.fileno(), self._on_stderr)
+        self._stderr_tail = b""
+
+    @classmethod
+    def launch(cls, owner: TemplateOwner, *, slots: int, unrestricted: bool) -> TemplateProcess:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        options = json.dumps({"slots": slots, "unrestricted": unrestricted})
+        argv = [sys.executable, "-I", "-S", "-c", zygote.BOOTSTRAP, json.dumps(_import_path())]
+        argv += [str(theirs.fileno()), options]
+        try:
+            process = subprocess.Popen(
+                argv,
+                env={},  # no secret, no setting: the sandbox is given Limits, never Settings
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+                close_fds=True,
+                start_new_session=True,  # a terminal's Ctrl-C is for the host, not the runs
+            )
+        finally:
+            theirs.close()
+        return cls(owner, process, ours)
+
+    def send(self, message: dict[str, Any], fd_owner: socket.socket | None = None) -> None:
+        data = json.dumps(message, separators=(",", ":")).encode()
+        self._outbox.append((data, fd_owner))
+        if len(self._outbox) == 1:
+            self._flush()
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._outbox and self.alive:
+            data, owner = self._outbox[0]
+            try:
+                if owner is not None:
+                    socket.send_fds(self.control, [data], [owner.fileno()])
+                else:
+                    self.control.send(data)
+            except BlockingIOError:
+                loop.add_writer(self.control.fileno(), self._on_writable)
+                return
+            except OSError:
+                self._died()
+                return
+            self._outbox.popleft()
+            if owner is not None:
+                owner.close()
+
+    def _on_writable(self) -> None:
+        asyncio.get_running_loop().remove_writer(self.control.fileno())
+        self._flush()
+
+    def _on_control(self) -> None:
+        while self.alive:
+            try:
+                message, fds = zygote.recv_control(self.control)
+            except BlockingIOError:
+                return
+            except (OSError, ValueError):
+                message, fds = None, []
+            if message is None:
+                self._died()
+                return
+            op = message.get("op")
+            if op == "ready":
+                if not self.ready.done():
+                    self.ready.set_result(message["report"])
+            else:
+                self._owner.on_template_message(op, message, fds)
+
+    def _on_stderr(self) -> None:
+        assert self.process.stderr is not None
+        try:
+            chunk = os.read(self.process.stderr.fileno(), 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            asyncio.get_running_loop().remove_reader(self.process.stderr.fileno())
+            return
+        *lines, self._stderr_tail = (self._stderr_tail + chunk).split(b"\n")
+        for line in lines:
+            logger.warning("sandbox template: %s", line.decode(errors="replace"))
+
+    def _on_exit(self) -> None:
+        self._died()
+
+    def _died(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        loop = asyncio.get_running_loop()
+        for fd in (self.control.fileno(), self._pidfd):
+            loop.remove_reader(fd)
+        loop.remove_writer(self.control.fileno())
+        if self.process.stderr is not None:
+            loop.remove_reader(self.process.stderr.fileno())
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait()
+        os.close(self._pidfd)
+        self.control.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        for _, owner in self._outbox:
+            if owner is not None:
+                owner.close()
+        self._outbox.clear()
+        if not self.ready.done():
+            self.ready.set_exception(
+                SandboxUnavailable(f"the sandbox template exited ({self.process.returncode})")
+            )
+        self.gone.set_result(None)
+        self._owner.on_template_died(self)
+
+    def kill(self) -> None:
+        """Stop it now (its children die with it: they have a parent-death signal)."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self._died()
+
+    def stop(self) -> None:
+        """Ask for a clean exit (the template kills its children and removes its cgroups)."""
+        if self.alive:
+            self.send({"op": "shutdown"})
+
+
+def _import_path() -> list[str]:
+    """sys.path for the template, computed here: it gets no environment to find it in."""
+    project = str(Path(__file__).resolve().parent.parent)
+    path = [project]
+    for entry in sys.path:
+        if entry and os.path.isabs(entry) and os.path.isdir(entry) and entry not in path:
+            path.append(entry)
+    return path
