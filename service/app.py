@@ -1,33 +1,46 @@
 """create_app(settings): routers, error handlers, and the lifespan that owns every resource.
 
-Nothing is opened at import or in ``create_app`` itself: the lifespan makes the engine (and,
-from the next issue on, the sandbox pool) and puts them in ``app.state``:
+Nothing is opened at import or in ``create_app`` itself: the lifespan makes the engine and
+the run orchestrator with its sandbox pool (one per process) and puts them in ``app.state``:
 
-    app.state.settings    Settings
-    app.state.db          store.db.Database (engine, sessions, transaction())
-    app.state.cipher      security.AccessKeyCipher for stored Poe access keys
-    app.state.readiness   {name: check} consulted by /readyz
+    app.state.settings      Settings
+    app.state.db            store.db.Database (engine, sessions, transaction())
+    app.state.cipher        security.AccessKeyCipher for stored Poe access keys
+    app.state.orchestrator  runs.orchestrator.Orchestrator: runs, reports, metrics
+    app.state.readiness     {name: check} consulted by /readyz
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 import service
-from service.routes import ops, scripts
+from sandbox import SandboxPool
+from service.routes import bots, files, ops, runs, scripts
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
+from service.routes.pages import install_pages
+from service.runs.orchestrator import POOL_SLOTS, Orchestrator
+from service.runs.quotas import stale_after
 from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.store.db import Database
+from service.store.runs import expire_stale_runs
+from service.store.tables import utcnow
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any request; routers set tighter limits of their own
 
+logger = logging.getLogger(__name__)
 
-def create_app(settings: Settings) -> FastAPI:
+
+def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
+    """The app. ``warm_sandbox=False`` (tests that run no script) leaves the sandbox pool
+    to start at the first run, and out of /readyz."""
     if settings.secret_key is None:
         raise ValueError("settings.secret_key is unset; build them with load_settings()")
     secret_key = settings.secret_key.get_secret_value()
@@ -41,8 +54,15 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.db = db
             app.state.cipher = AccessKeyCipher(secret_key)
             app.state.readiness = {"database": db.ping}
-            # The next parts start here (the sandbox pool, the run orchestrator), each
-            # registering its cleanup on `stack` and its readiness in app.state.readiness.
+            orchestrator = Orchestrator(
+                settings, db, app.state.cipher, SandboxPool(slots=POOL_SLOTS)
+            )
+            app.state.orchestrator = orchestrator
+            stack.push_async_callback(orchestrator.close)
+            await _expire_stale_runs(db, settings)
+            if warm_sandbox:
+                orchestrator.start_pool()
+                app.state.readiness["sandbox"] = orchestrator.sandbox_ready
             yield
 
     app = FastAPI(
@@ -59,4 +79,27 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(scripts.router)
+    app.include_router(runs.router)
+    app.include_router(bots.router)
+    app.include_router(files.router)
+    install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API
     return app
+
+
+async def _expire_stale_runs(db: Database, settings: Settings) -> None:
+    """Runs left `running` by a process that died are marked killed (SPEC §9: replicas
+    come and go); only rows past any live run's time limit, so other replicas' runs stay."""
+
+    def expire() -> int:
+        with db.transaction() as session:
+            return expire_stale_runs(session, utcnow() - stale_after(settings.run_timeout_s))
+
+    try:
+        expired = await anyio.to_thread.run_sync(expire)
+    except Exception as exc:  # the database may come up later; /readyz says so meanwhile
+        logger.warning("could not expire stale runs", extra={"error": repr(exc)})
+        return
+    if expired:
+        logger.warning(
+            "runs left running by a stopped server marked killed", extra={"count": expired}
+        )

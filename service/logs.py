@@ -11,6 +11,7 @@ from typing import Any
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _DROPPED = {"color_message"}  # uvicorn's ANSI-coloured copy of the message
+SSE_LOGGER = "sse_starlette"
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,3 +43,27 @@ def configure_logging(level: int = logging.INFO) -> None:
     # Alembic's plugin set-up chatter is noise; its "Running upgrade" lines are not.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    # sse-starlette logs every chunk it sends at DEBUG: the responses of runs, which are
+    # the users' to see, not the logs'.
+    logging.getLogger(SSE_LOGGER).setLevel(logging.INFO)
+
+
+# The one line per run (STYLE: logging). Only these fields are written, whatever a caller
+# passes: never a source, a query's text, a token or a key.
+RUN_FIELDS = (
+    "run_id",
+    "script",
+    "creator",
+    "trigger",
+    "status",
+    "duration_ms",
+    "bot_calls",
+    "chars_out",
+    "sandbox_start_ms",
+    "parent_run_id",
+)
+
+
+def log_run(logger: logging.Logger, **fields: Any) -> None:
+    """Log a run that ended, at INFO, as JSON fields of one line."""
+    logger.info("run ended", extra={k: fields[k] for k in RUN_FIELDS if k in fields})

@@ -150,7 +150,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The app with its lifespan running (engine open, app.state filled)."""
-    application = create_app(settings)
+    application = create_app(settings, warm_sandbox=False)  # a run still starts the pool
     async with application.router.lifespan_context(application):
         yield application
 

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from service.errors import Unauthorized
+from service.runs.orchestrator import Orchestrator
 from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.store.creators import creator_for_token
@@ -35,6 +37,10 @@ def _cipher(request: Request) -> AccessKeyCipher:
     return request.app.state.cipher  # type: ignore[no-any-return]
 
 
+def _orchestrator(request: Request) -> Orchestrator:
+    return request.app.state.orchestrator  # type: ignore[no-any-return]
+
+
 def _session(database: Annotated[Database, Depends(_database)]) -> Iterator[Session]:
     # One transaction per request, committed before the response is sent (scope below),
     # rolled back when the route raises: a failed request changes nothing.
@@ -46,6 +52,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 CipherDep = Annotated[AccessKeyCipher, Depends(_cipher)]
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+OrchestratorDep = Annotated[Orchestrator, Depends(_orchestrator)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token of the creator.")
 
@@ -63,6 +70,31 @@ def _current_creator(
 
 
 CurrentCreator = Annotated[Creator, Depends(_current_creator)]
+
+
+async def _current_creator_id(
+    database: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    # Its own transaction, committed before the route runs: an async route that then does
+    # database work in threads must not wait behind a transaction its own request holds
+    # (SQLite's BEGIN IMMEDIATE takes the write lock).
+    if credentials is None:
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    token = credentials.credentials
+
+    def check() -> int | None:
+        with database.transaction() as session:
+            creator = creator_for_token(session, token)
+            return None if creator is None else creator.id
+
+    creator_id = await anyio.to_thread.run_sync(check)
+    if creator_id is None:
+        raise Unauthorized("The API token is unknown or revoked.")
+    return creator_id
+
+
+CurrentCreatorId = Annotated[int, Depends(_current_creator_id)]
 
 
 @dataclass(frozen=True)

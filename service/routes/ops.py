@@ -1,4 +1,6 @@
-"""Operations: /healthz (the process answers) and /readyz (it can serve right now)."""
+"""Operations: /healthz (the process answers), /readyz (it can serve right now: database
+reachable, sandbox pool warm, with the protections this machine gives runs) and /metrics
+(Prometheus text: runs by status, run latency histogram, active runs, pool size)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from service.runs.orchestrator import Orchestrator
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
@@ -34,10 +38,26 @@ async def readyz(request: Request) -> JSONResponse:
         "status": "ready" if ready else "not ready",
         "checks": {name: "ok" if ok else "failing" for name, ok in results.items()},
     }
+    orchestrator: Orchestrator | None = getattr(request.app.state, "orchestrator", None)
+    sandbox = orchestrator.sandbox_status() if orchestrator is not None else None
+    if sandbox is not None:
+        body["sandbox"] = {
+            "warm": sandbox.warm,
+            "protections": {p.name: "active" for p in sandbox.active}
+            | {p.name: f"missing: {p.detail}" for p in sandbox.missing},
+        }
     if not ready:
         failing = ", ".join(name for name, ok in results.items() if not ok)
         body["detail"] = f"Not ready: {failing}."
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> PlainTextResponse:
+    """This process's figures, in Prometheus' text exposition format."""
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    text = orchestrator.metrics.render(orchestrator.pool_figures())
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 async def _passes(name: str, check: ReadinessCheck) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
@@ -156,3 +157,63 @@ class ProblemOut(BaseModel):
 class CompileErrorOut(BaseModel):
     detail: str
     errors: list[ProblemOut]
+
+
+# -- runs and reports -------------------------------------------------------------------
+
+MAX_CONSOLE_QUERY_CHARS = 100_000
+
+
+class ConsoleRun(_Input):
+    """The test console's query: ``{"query": "text"}`` (one user message) or
+    ``{"messages": [ProtocolMessage, ...]}`` (a whole conversation, the last one the
+    user's), exactly one of the two."""
+
+    query: str | None = Field(None, max_length=MAX_CONSOLE_QUERY_CHARS)
+    messages: list[fp.ProtocolMessage] | None = Field(None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if (self.query is None) == (self.messages is None):
+            raise ValueError("give exactly one of query and messages")
+        return self
+
+    def conversation(self) -> list[fp.ProtocolMessage]:
+        if self.messages is not None:
+            return self.messages
+        return [fp.ProtocolMessage(role="user", content=self.query or "")]
+
+
+class RunSummary(BaseModel):
+    id: uuid.UUID
+    version: int = Field(description="The script version that ran.")
+    trigger: str = Field(description="poe (a query to the bot URL) or console.")
+    status: str = Field(description="running, ok, error, timeout, killed or rejected.")
+    started_at: datetime
+    duration_ms: int | None
+    error: str | None = Field(description="The error the user was shown, if any.")
+    bot_calls: int
+    chars_out: int = Field(description="Characters of response text sent.")
+    message_id: str | None = Field(description="Poe's message id, which reports refer to.")
+    parent_run_id: uuid.UUID | None = Field(
+        description="The run whose script called this one as a bot, if any."
+    )
+
+
+class TranscriptEvent(BaseModel):
+    event: str = Field(description="meta, text, replace_response, file, error or done.")
+    data: dict[str, Any]
+
+
+class ReportOut(BaseModel):
+    id: int
+    kind: str = Field(description="feedback, reaction or error.")
+    message_id: str | None
+    run_id: uuid.UUID | None = Field(description="The run it was matched to, if any.")
+    data: dict[str, Any] = Field(description="The request's fields, as Poe sent them.")
+    received_at: datetime
+
+
+class RunOut(RunSummary):
+    transcript: list[TranscriptEvent] = Field(description="The events the client received.")
+    reports: list[ReportOut]

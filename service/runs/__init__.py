@@ -1,4 +1,5 @@
-"""One run's dealings beyond the sandbox: bot calls, attachments, the response it builds."""
+"""Runs: the orchestrator that takes a query or a console run from request to record, and
+its parts beyond the sandbox (bot calls, attachments, the response it builds)."""
 
 from __future__ import annotations
 
@@ -22,20 +23,26 @@ from service.runs.botcalls import (
     UpstreamBots,
     parts_from_run,
 )
+from service.runs.hosted import BotCaller, BotScript
+from service.runs.orchestrator import Orchestrator, RunStream
 from service.runs.response import ResponseText
 
 __all__ = [
     "AttachmentError",
     "AttachmentLimit",
     "AttachmentStore",
+    "BotCaller",
     "BotRouter",
+    "BotScript",
     "CallBudget",
     "CappedUploader",
     "LocalBot",
     "LocalBots",
     "MemoryAttachmentStore",
+    "Orchestrator",
     "PoeUploader",
     "ResponseText",
+    "RunStream",
     "StoreUploader",
     "StoredAttachment",
     "UpstreamBots",

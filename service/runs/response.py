@@ -3,7 +3,7 @@
 SPEC §7: the response is the ordered list of echoed messages joined by a blank line (empty
 messages add nothing). Each chat event either *appends* to the end of that text, or
 *rewrites* it (an overwrite, a write into an earlier message), or adds an attachment.
-Both the Poe SSE mapping (``routes/sse.py``) and a hosted script called by another script
+Both the Poe SSE mapping (``runs/events.py``) and a hosted script called by another script
 (``runs/botcalls.py``) turn these changes into their own stream; this module does no I/O.
 """
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -132,10 +133,18 @@ class Run(Base):
     """One execution of a script version; written by the run orchestrator."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index(None, "script_id", "started_at"),)
+    __table_args__ = (
+        Index(None, "script_id", "started_at"),
+        # The quota counts running rows (service/runs/quotas.py): few, found by this index.
+        Index(None, "status", "started_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4)
     script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id", ondelete="CASCADE"))
+    # The run of the script that called this one (a hosted bot call), or NULL for a query.
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
     version: Mapped[int]
     trigger: Mapped[str] = mapped_column(String(16))  # poe | console
     # running while in progress, then ok | error | timeout | killed | rejected
@@ -178,3 +187,20 @@ class Report(Base):
     kind: Mapped[str] = mapped_column(String(16))  # feedback | reaction | error
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class File(Base):
+    """An attachment a run produced, kept by the service when the query did not come from
+    Poe (SPEC §7), served at ``/files/{id}``: the random id is the permission to read it."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

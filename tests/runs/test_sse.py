@@ -22,7 +22,7 @@ from sandbox.protocol import (
     TextAppended,
     TextReplaced,
 )
-from service.routes.sse import (
+from service.runs.events import (
     DISCONNECTED,
     INVALID_EVENT,
     NO_RUN_END,

@@ -27,7 +27,8 @@ from sandbox.protocol import (
     TextAppended,
     TextReplaced,
 )
-from service.routes.sse import PoeEventStream, RunItem, sse_response
+from service.routes.sse import sse_response
+from service.runs.events import PoeEventStream, RunItem
 from tests.upstream import serve_app, wait_until
 
 FILE = AttachmentInfo(

@@ -336,7 +336,7 @@ async def test_unknown_routes_and_methods_answer_json(
 async def test_a_failing_request_rolls_back_its_writes(
     settings: Settings, creator: CreatorInfo, db: Database
 ) -> None:
-    app = create_app(settings)
+    app = create_app(settings, warm_sandbox=False)
     name = unique_name()
 
     @app.post("/test-only/write-then-fail")
@@ -356,7 +356,7 @@ async def test_a_failing_request_rolls_back_its_writes(
 
 @pytest.mark.allows_500
 async def test_unexpected_errors_answer_500_json(settings: Settings) -> None:
-    app = create_app(settings)
+    app = create_app(settings, warm_sandbox=False)
 
     @app.get("/test-only/boom")
     def boom() -> None:
@@ -374,7 +374,8 @@ async def test_database_down_answers_503_and_not_ready(
     make_settings: Callable[..., Settings], creator: CreatorInfo
 ) -> None:
     app: FastAPI = create_app(
-        make_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:9/none")
+        make_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:9/none"),
+        warm_sandbox=False,
     )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -44,7 +44,7 @@ async def test_bot_url_uses_public_url(
 ) -> None:
     from service.app import create_app
 
-    app = create_app(make_settings(public_url="https://bots.example.com/base/"))
+    app = create_app(make_settings(public_url="https://bots.example.com/base/"), warm_sandbox=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -28,6 +28,7 @@ TABLES = {
     "runs",
     "run_events",
     "reports",
+    "files",
 }
 
 

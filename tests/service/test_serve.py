@@ -4,6 +4,7 @@ and two replicas on one PostgreSQL database behaving as one service (SPEC §9)."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +25,11 @@ def test_serve_migrates_then_answers_http(tmp_path: Path) -> None:
     env = clean_environment(SCRIPTBOTS_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     port = free_port()
     with serving(cwd=tmp_path, env=env, port=port) as base:
-        assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+        deadline = time.monotonic() + 60  # ready once the sandbox template is warm too
+        while (ready := httpx.get(f"{base}/readyz").json())["status"] != "ready":
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.05)
+        assert ready["checks"] == {"database": "ok", "sandbox": "ok"}
         headers = _token(tmp_path, env)
         name = unique_name()
         created = httpx.post(

@@ -1,0 +1,50 @@
+"""The service's ``AttachmentStore``: attachments of one run kept in the database.
+
+The store is synchronous; each call runs in a worker thread so that the event loop, which
+streams every other run, never waits on the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import anyio.to_thread
+
+from service.runs.attachments import StoredAttachment, new_attachment_id
+from service.store.db import Database
+from service.store.files import load_file, save_file
+
+
+class DatabaseAttachmentStore:
+    """Saves under a new unguessable id, linked to ``run_id`` (deleted with the run)."""
+
+    def __init__(self, db: Database, run_id: uuid.UUID | None) -> None:
+        self._db = db
+        self._run_id = run_id
+
+    async def save(self, name: str, content_type: str, contents: bytes) -> str:
+        file_id = new_attachment_id()
+
+        def write() -> None:
+            with self._db.transaction() as session:
+                save_file(
+                    session,
+                    file_id=file_id,
+                    run_id=self._run_id,
+                    name=name,
+                    content_type=content_type,
+                    data=contents,
+                )
+
+        await anyio.to_thread.run_sync(write)
+        return file_id
+
+    async def load(self, attachment_id: str) -> StoredAttachment | None:
+        def read() -> StoredAttachment | None:
+            with self._db.transaction() as session:
+                found = load_file(session, attachment_id)
+                if found is None:
+                    return None
+                return StoredAttachment(found.name, found.content_type, found.data)
+
+        return await anyio.to_thread.run_sync(read)

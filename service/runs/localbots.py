@@ -1,0 +1,69 @@
+"""Hosted scripts as bots for other scripts (SPEC §8): ``LocalBots`` over the database, and
+a nested run's Poe events turned back into the parts a bot call yields.
+
+A called script runs through the same machinery as a query (``Orchestrator``): admitted
+against its creator's quota, recorded with its caller as parent, sharing the caller's
+bot-call budget, at most ``MAX_LOCAL_DEPTH`` deep (``BotRouter`` counts the depth).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+
+import fastapi_poe as fp
+
+from sandbox import BotCallRefused, BotCallRequest
+from service.runs.botcalls import BotRouter, LocalBot
+from service.runs.events import SseEvent
+from service.runs.hosted import BotScript
+
+FindBot = Callable[[str], Awaitable[BotScript | None]]
+# Runs ``bot`` for ``request`` at the nesting depth of the given router; its Poe events.
+RunNested = Callable[[BotScript, BotCallRequest, BotRouter], AsyncIterable[SseEvent]]
+
+
+class HostedBots:
+    """``LocalBots`` of one run: names of scripts hosted here, looked up when called."""
+
+    def __init__(self, find: FindBot, run: RunNested) -> None:
+        self._find = find
+        self._run = run
+
+    async def find(self, bot_name: str) -> LocalBot | None:
+        bot = await self._find(bot_name)
+        if bot is None:
+            return None
+
+        def call(request: BotCallRequest, router: BotRouter) -> AsyncIterator[fp.PartialResponse]:
+            return parts_from_events(bot.name, self._run(bot, request, router))
+
+        return call
+
+
+async def parts_from_events(
+    bot_name: str, events: AsyncIterable[SseEvent]
+) -> AsyncIterator[fp.PartialResponse]:
+    """A run's Poe events as a called bot's parts; a failed run raises ``BotCallRefused``
+    with the text of its ``error`` event, after the run has ended."""
+    error: str | None = None
+    async with aclosing(aiter(events)) as stream:  # type: ignore[type-var]
+        async for event in stream:
+            data = json.loads(event.data)
+            if event.event == "text" and data["text"]:
+                yield fp.PartialResponse(text=data["text"])
+            elif event.event == "replace_response":
+                yield fp.PartialResponse(text=data["text"], is_replace_response=True)
+            elif event.event == "file":
+                attachment = fp.Attachment(
+                    url=data["url"],
+                    content_type=data["content_type"],
+                    name=data["name"],
+                    inline_ref=data["inline_ref"],
+                )
+                yield fp.PartialResponse(text="", attachment=attachment)
+            elif event.event == "error":
+                error = data.get("text") or "the script failed"
+    if error is not None:
+        raise BotCallRefused(bot_name, error)

@@ -1,0 +1,419 @@
+"""One run, from the request to its record: quota, budget, sandbox, events, log (SPEC §7).
+
+Public API (for the routes and the web pages; one ``Orchestrator`` per process, in
+``app.state.orchestrator``):
+
+    caller = await orchestrator.authorize_bot(name, bearer)      # NotFound / Unauthorized
+    stream = orchestrator.query_run(caller, query)               # a Poe query to /bots/{name}
+    stream = await orchestrator.console_run(creator_id, name, messages)   # NotFound
+    return sse_response(stream)           # or: async for event in stream: event.event, .data
+
+A ``RunStream`` is iterated once: ``meta`` at once, then the run's events, ``done`` last,
+whatever happens. Closing it early (a client that went away) kills the run's child. When
+iteration ends, however it ends, the run is recorded (status, transcript, figures), counted
+in the metrics and logged in one line. Everything a run needs is in the database or in the
+run's own objects, so any replica can serve any request; the per-creator quota is a
+database transaction (``quotas.py``). Database calls run in worker threads: the event loop
+streams every other run meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import anyio
+import anyio.to_thread
+import fastapi_poe as fp
+
+from sandbox import (
+    BotCallRequest,
+    Limits,
+    RunEnd,
+    RunStart,
+    SandboxPool,
+    SandboxStatus,
+    SandboxUnavailable,
+)
+from service.logs import log_run
+from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
+from service.runs.botcalls import BotRouter, UpstreamBots, build_query
+from service.runs.conversation import conversation
+from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
+from service.runs.filestore import DatabaseAttachmentStore
+from service.runs.hosted import BotCaller, BotScript, authorize_bot, creators_bot, find_bot
+from service.runs.localbots import HostedBots
+from service.runs.metrics import PoolFigures, RunMetrics
+from service.runs.quotas import admit_run
+from service.runs.services import RunCalls, ScriptServices
+from service.security import AccessKeyCipher
+from service.settings import Settings
+from service.store.db import Database
+from service.store.runs import RunOutcome, add_report, finish_run, new_run
+from service.store.tables import Run, utcnow
+
+logger = logging.getLogger(__name__)
+
+Trigger = Literal["poe", "console"]
+POOL_SLOTS = 128  # sandbox processes at once per service process; more runs wait for one
+RECORD_WAIT_S = 30.0  # at shutdown, for runs still being recorded
+UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
+
+
+def _report_pool_start(task: asyncio.Task[None]) -> None:
+    # Runs that wait for the pool see the failure too; this is for /readyz's operator.
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("the sandbox pool did not start", exc_info=task.exception())
+
+
+def quota_message(max_runs: int) -> str:
+    return (
+        f"This bot's creator already has {max_runs} runs in progress, the most allowed "
+        "at once; try again when one has finished."
+    )
+
+
+@dataclass(eq=False)
+class _Run:
+    """One run in progress: who and what it runs for, and what it spent."""
+
+    script: BotScript
+    trigger: Trigger
+    query: fp.QueryRequest
+    message_id: str | None  # Poe's message id, which reports refer to
+    access_key: str | None  # for bot calls to Poe and uploads to Poe
+    poe_uploads: bool  # attachments go to Poe (the query came from Poe with the key)
+    budget: RunCalls
+    # The query's attachments: at most 20 per response (SPEC §7), nested runs' included.
+    uploads: CappedUploader | None = None
+    depth: int = 0
+    parent_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    started_at: datetime = field(default_factory=utcnow)
+    started_s: float = field(default_factory=time.monotonic)
+    admission: asyncio.Task[bool] | None = None
+    rejected: bool = False
+
+    def row(self, status: str = "running") -> Run:
+        return new_run(
+            run_id=self.id,
+            script_id=self.script.id,
+            version=self.script.version,
+            trigger=self.trigger,
+            started_at=self.started_at,
+            message_id=self.message_id,
+            user_id=self.query.user_id or None,
+            conversation_id=self.query.conversation_id or None,
+            parent_run_id=self.parent_id,
+            status=status,
+        )
+
+
+class RunStream:
+    """The Poe events of one run (``SseEvent``: ``.event``, ``.data`` as JSON text).
+    Iterate once; the run is recorded when the iteration ends."""
+
+    def __init__(self, orchestrator: Orchestrator, run: _Run) -> None:
+        self.run_id = run.id
+        self._orchestrator = orchestrator
+        self._run = run
+        self._events = PoeEventStream(orchestrator._items(run), limits=orchestrator.limits)
+
+    def __aiter__(self) -> AsyncIterator[SseEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[SseEvent]:
+        try:
+            async with aclosing(aiter(self._events)) as events:  # type: ignore[type-var]
+                async for event in events:
+                    yield event
+        finally:
+            await self._orchestrator._record(self._run, self._events)
+
+    async def server_sent_events(self) -> AsyncIterator[Any]:
+        """The events as sse-starlette objects, for ``routes.sse.sse_response``."""
+        async with aclosing(self._iterate()) as events:
+            async for event in events:
+                yield event.to_server_sent_event()
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        cipher: AccessKeyCipher,
+        pool: SandboxPool,
+        *,
+        pool_slots: int = POOL_SLOTS,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.cipher = cipher
+        self.pool = pool
+        self.pool_slots = pool_slots
+        self.metrics = RunMetrics()
+        self.limits = Limits(
+            timeout_s=float(settings.run_timeout_s),
+            cpu_s=settings.run_cpu_s,
+            memory_mb=settings.run_memory_mb,
+            max_output_chars=settings.run_max_output_chars,
+            max_bot_calls=settings.run_max_bot_calls,
+        )
+        self._pool_start: asyncio.Task[None] | None = None
+        self._recording: set[asyncio.Task[None]] = set()
+        # SQLite runs one writing transaction at a time (BEGIN IMMEDIATE) and makes waiters
+        # sleep and retry; queueing this process's run transactions on one thread instead
+        # keeps the first event of hundreds of queries at once well within Poe's 5 s.
+        sqlite = db.engine.dialect.name == "sqlite"
+        self._db_limiter = anyio.CapacityLimiter(1) if sqlite else None
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start_pool(self) -> None:
+        """Start the sandbox pool in the background: the app serves (and /readyz says
+        "not ready") while the template warms up; runs wait for it."""
+        if self._pool_start is None or (
+            self._pool_start.done()
+            and (self._pool_start.cancelled() or self._pool_start.exception() is not None)
+        ):
+            self._pool_start = asyncio.get_running_loop().create_task(self.pool.start())
+            self._pool_start.add_done_callback(_report_pool_start)
+
+    async def _pool_ready(self) -> None:
+        self.start_pool()
+        assert self._pool_start is not None
+        await asyncio.shield(self._pool_start)
+
+    async def close(self) -> None:
+        """Wait for runs still being recorded, then stop the pool (killing any child)."""
+        if self._recording:
+            await asyncio.wait(set(self._recording), timeout=RECORD_WAIT_S)
+        if self._pool_start is not None:
+            await asyncio.wait({self._pool_start})
+            await self.pool.close()
+
+    def sandbox_status(self) -> SandboxStatus | None:
+        """The pool's state, or None while no run has started it (lazy start)."""
+        return None if self._pool_start is None else self.pool.status()
+
+    async def sandbox_ready(self) -> bool:
+        """/readyz: the template is warm."""
+        status = self.sandbox_status()
+        return status is not None and status.warm
+
+    def pool_figures(self) -> PoolFigures | None:
+        status = self.sandbox_status()
+        if status is None:
+            return None
+        return PoolFigures(self.pool_slots, status.warm, len(status.missing))
+
+    # -- starting runs --------------------------------------------------------------------
+
+    async def authorize_bot(self, name: str, credential: str | None) -> BotCaller:
+        """The script behind ``/bots/{name}`` for this credential (NotFound, Unauthorized)."""
+        return await self._in_thread(authorize_bot, name, credential, self.cipher)
+
+    async def find_bot(self, bot_name: str) -> BotScript | None:
+        """Any creator's script named ``bot_name`` (for bot calls between scripts)."""
+        return await self._in_thread(find_bot, bot_name, self.cipher)
+
+    async def record_report(
+        self, script: BotScript, kind: str, message_id: str | None, data: dict[str, Any]
+    ) -> None:
+        """Keep a report_* request, linked to the script's run for ``message_id``."""
+        await self._in_thread(add_report, script.id, kind, message_id, data)
+
+    def query_run(self, caller: BotCaller, query: fp.QueryRequest) -> RunStream:
+        """A run for a Poe ``query`` request; bot calls and uploads use the script's access
+        key, uploads go to Poe when the request itself carried that key."""
+        script = caller.script
+        run = _Run(
+            script=script,
+            trigger="poe",
+            query=query,
+            message_id=query.message_id or None,
+            access_key=script.access_key,
+            poe_uploads=caller.from_poe and script.access_key is not None,
+            budget=RunCalls.for_query(self.settings.run_max_bot_calls),
+        )
+        return RunStream(self, run)
+
+    async def console_run(
+        self, creator_id: int, script_name: str, messages: Sequence[fp.ProtocolMessage]
+    ) -> RunStream:
+        """A test-console run of ``creator_id``'s script (NotFound when not theirs): the
+        same run as a Poe query; bot calls use the script's stored access key, if any, and
+        attachments are kept by the service."""
+        script = await self._in_thread(creators_bot, creator_id, script_name, self.cipher)
+        query = fp.QueryRequest(
+            version=fp.client.PROTOCOL_VERSION,
+            type="query",
+            query=list(messages),
+            user_id=f"console-{creator_id}",
+            conversation_id=f"console-{uuid.uuid4().hex}",
+            message_id=f"console-{uuid.uuid4().hex}",
+        )
+        run = _Run(
+            script=script,
+            trigger="console",
+            query=query,
+            message_id=None,
+            access_key=script.access_key,
+            poe_uploads=False,
+            budget=RunCalls.for_query(self.settings.run_max_bot_calls),
+        )
+        return RunStream(self, run)
+
+    def _run_nested(
+        self, parent: _Run, bot: BotScript, request: BotCallRequest, router: BotRouter
+    ) -> AsyncIterator[SseEvent]:
+        """``bot`` called by ``parent``'s script; ``router`` is the nested run's (its depth)."""
+        query = build_query(
+            request,
+            user_id=parent.query.user_id,
+            conversation_id=parent.query.conversation_id,
+            message_id=parent.query.message_id,
+        )
+        run = _Run(
+            script=bot,
+            trigger=parent.trigger,
+            query=query,
+            message_id=parent.message_id,
+            access_key=parent.access_key,  # the query's key, for the whole query (SPEC §8)
+            poe_uploads=parent.poe_uploads,
+            budget=RunCalls(parent.budget.query_budget),
+            uploads=parent.uploads,
+            depth=router.depth,
+            parent_id=parent.id,
+        )
+        return aiter(RunStream(self, run))
+
+    # -- one run --------------------------------------------------------------------------
+
+    async def _items(self, run: _Run) -> AsyncIterator[RunItem]:
+        """What the sandbox does for ``run``, after admission (``PoeEventStream``'s source)."""
+        # A task of its own: a client that leaves meanwhile cannot lose track of the row.
+        run.admission = asyncio.get_running_loop().create_task(
+            anyio.to_thread.run_sync(self._admit, run, limiter=self._db_limiter)
+        )
+        if not await asyncio.shield(run.admission):
+            yield RunEnd("error", quota_message(self.settings.creator_max_concurrent_runs))
+            return
+        self.metrics.run_started()
+        try:
+            await self._pool_ready()
+            start = RunStart(
+                source=run.script.source,
+                bot_name=run.script.name,
+                conversation=conversation(run.query, run.script.settings),
+                limits=self.limits,
+            )
+            async with aclosing(self.pool.run(start, self._services(run))) as items:
+                async for item in items:
+                    yield item
+        except SandboxUnavailable as exc:
+            logger.warning("sandbox unavailable", extra={"run_id": str(run.id), "error": str(exc)})
+            yield RunEnd("error", UNAVAILABLE)
+        finally:
+            self.metrics.run_stopped()
+
+    def _admit(self, run: _Run) -> bool:
+        with self.db.transaction() as session:
+            admitted = admit_run(
+                session,
+                run.row(),
+                creator_id=run.script.creator_id,
+                max_concurrent=self.settings.creator_max_concurrent_runs,
+                run_timeout_s=self.settings.run_timeout_s,
+            )
+        run.rejected = not admitted
+        return admitted
+
+    def _services(self, run: _Run) -> ScriptServices:
+        settings = self.settings
+        upstream = UpstreamBots(
+            str(settings.poe_api_base),
+            access_key=run.access_key,
+            user_id=run.query.user_id,
+            conversation_id=run.query.conversation_id,
+            message_id=run.query.message_id,
+            budget=run.budget,
+        )
+        if run.uploads is None:
+            if run.poe_uploads and run.access_key:
+                inner: PoeUploader | StoreUploader = PoeUploader(
+                    run.access_key, base_url=str(settings.poe_file_upload_base)
+                )
+            else:  # kept with the query's run, whose response the files are part of
+                inner = StoreUploader(DatabaseAttachmentStore(self.db, run.id), settings.base_url)
+            run.uploads = CappedUploader(inner)
+        return ScriptServices(
+            BotRouter(
+                upstream,
+                HostedBots(self.find_bot, functools.partial(self._run_nested, run)),
+                depth=run.depth,
+            ),
+            UrlFetcher(allow_private=settings.fetch_allow_private),
+            run.uploads,
+        )
+
+    # -- the record -----------------------------------------------------------------------
+
+    async def _record(self, run: _Run, events: PoeEventStream) -> None:
+        """Record the run in a task of its own, so that a cancelled caller cannot stop it."""
+        task = asyncio.get_running_loop().create_task(self._finish(run, events))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        with anyio.CancelScope(shield=True):
+            await asyncio.shield(task)
+
+    async def _finish(self, run: _Run, events: PoeEventStream) -> None:
+        if run.admission is not None:
+            await asyncio.wait({run.admission})  # the row exists, or never will
+        outcome = events.outcome or RunEnd("killed", DISCONNECTED)
+        status = "rejected" if run.rejected else outcome.status
+        duration_s = time.monotonic() - run.started_s
+        record = RunOutcome(
+            status=status,
+            duration_ms=round(duration_s * 1000),
+            error=describe_end(outcome, self.limits),
+            bot_calls=run.budget.used,
+            chars_out=events.chars_out,
+        )
+        try:
+            await self._in_thread(finish_run, run.row(status), record, list(events.transcript))
+        except Exception:  # the response is over; the log keeps what the record lost
+            logger.exception("could not record run", extra={"run_id": str(run.id)})
+        self.metrics.run_ended(status, duration_s)
+        started = events.started_after_s
+        log_run(
+            logger,
+            run_id=str(run.id),
+            script=run.script.name,
+            creator=run.script.creator_name,
+            trigger=run.trigger,
+            status=status,
+            duration_ms=record.duration_ms,
+            bot_calls=record.bot_calls,
+            chars_out=record.chars_out,
+            sandbox_start_ms=None if started is None else round(started * 1000, 1),
+            parent_run_id=None if run.parent_id is None else str(run.parent_id),
+        )
+
+    async def _in_thread(self, function: Any, *args: Any) -> Any:
+        """``function(session, *args)`` in one transaction, in a worker thread."""
+
+        def call() -> Any:
+            with self.db.transaction() as session:
+                return function(session, *args)
+
+        return await anyio.to_thread.run_sync(call, limiter=self._db_limiter)

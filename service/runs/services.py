@@ -1,0 +1,51 @@
+"""``RunServices`` for one run: its bot calls, attachment fetches and uploads, composed from
+the parts in ``botcalls.py`` and ``attachments.py``; and the run's share of the query's
+bot-call budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import fastapi_poe as fp
+
+from sandbox import AttachmentInfo, BotCallRequest
+from service.runs.attachments import CappedUploader, UrlFetcher
+from service.runs.botcalls import BotRouter, CallBudget
+
+
+class RunCalls(CallBudget):
+    """The bot calls of one run, spent from the budget of the whole query (SPEC §8: nested
+    hosted scripts share it), and counted apart for this run's record."""
+
+    def __init__(self, query_budget: CallBudget) -> None:
+        super().__init__(query_budget.max_calls)
+        self.query_budget = query_budget
+
+    @classmethod
+    def for_query(cls, max_calls: int) -> RunCalls:
+        return cls(CallBudget(max_calls))
+
+    def spend(self, bot_name: str) -> None:
+        self.query_budget.spend(bot_name)  # raises BotCallLimit when the query has none left
+        super().spend(bot_name)  # cannot fail: this run's calls are among the query's
+
+
+class ScriptServices:
+    """What the sandbox host may ask of the service during one run (``RunServices``)."""
+
+    def __init__(self, router: BotRouter, fetcher: UrlFetcher, uploader: CappedUploader) -> None:
+        self.router = router
+        self.fetcher = fetcher
+        self.uploader = uploader
+
+    def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+        return self.router.call_bot(request)
+
+    async def fetch(self, url: str) -> bytes:
+        return await self.fetcher.fetch(url)
+
+    async def upload(
+        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+    ) -> AttachmentInfo:
+        return await self.uploader.upload(name, contents, content_type, is_inline)

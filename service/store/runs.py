@@ -1,0 +1,187 @@
+"""Runs, their transcripts and the reports Poe sends about them.
+
+A run row is written twice: inserted ``running`` when the run is admitted (``quotas.py``
+counts those rows), then completed with its outcome and transcript when it ends. Reads are
+scoped by script, and scripts by creator (``store/scripts.py``), so a creator only ever
+reaches their own runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.errors import NotFound
+from service.store.scripts import Listing
+from service.store.tables import Report, Run, RunEvent, Script, utcnow
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as recorded."""
+
+    status: str  # ok | error | timeout | killed | rejected
+    duration_ms: int
+    error: str | None
+    bot_calls: int
+    chars_out: int
+
+
+def new_run(
+    *,
+    run_id: uuid.UUID,
+    script_id: int,
+    version: int,
+    trigger: str,
+    started_at: datetime,
+    message_id: str | None,
+    user_id: str | None,
+    conversation_id: str | None,
+    parent_run_id: uuid.UUID | None,
+    status: str = "running",
+) -> Run:
+    return Run(
+        id=run_id,
+        script_id=script_id,
+        version=version,
+        trigger=trigger,
+        status=status,
+        started_at=started_at,
+        bot_calls=0,
+        chars_out=0,
+        poe_message_id=message_id,
+        poe_user_id=user_id,
+        poe_conversation_id=conversation_id,
+        parent_run_id=parent_run_id,
+    )
+
+
+def finish_run(
+    session: Session,
+    run: Run,
+    outcome: RunOutcome,
+    transcript: Sequence[dict[str, Any]],
+) -> None:
+    """Complete ``run`` (inserting it if it never got admitted) with its outcome and
+    transcript (``{"event", "data"}`` entries, in order). Nothing when its script is gone."""
+    row = session.get(Run, run.id)
+    if row is None:
+        if session.get(Script, run.script_id) is None:
+            return  # the script was deleted meanwhile, its runs with it
+        row = run
+        session.add(row)
+    row.status = outcome.status
+    row.duration_ms = outcome.duration_ms
+    row.error = outcome.error
+    row.bot_calls = outcome.bot_calls
+    row.chars_out = outcome.chars_out
+    session.flush()
+    session.execute(delete(RunEvent).where(RunEvent.run_id == run.id))
+    if transcript:
+        session.execute(
+            RunEvent.__table__.insert(),  # one executemany, not one INSERT per event
+            [
+                {"run_id": run.id, "seq": seq, "type": entry["event"], "data": entry["data"]}
+                for seq, entry in enumerate(transcript)
+            ],
+        )
+
+
+def expire_stale_runs(session: Session, older_than: datetime) -> int:
+    """Mark ``running`` rows started before ``older_than`` as killed: their process is gone
+    (a replica that crashed or was stopped hard). Returns how many."""
+    stale = session.scalars(
+        select(Run).where(Run.status == "running", Run.started_at < older_than)
+    ).all()
+    for run in stale:
+        run.status = "killed"
+        run.error = "The server running this script stopped before the run ended."
+    return len(stale)
+
+
+def list_runs(session: Session, script: Script, limit: int, offset: int) -> Listing:
+    where = Run.script_id == script.id
+    total = session.scalar(select(func.count()).select_from(Run).where(where)) or 0
+    items = session.scalars(
+        select(Run).where(where).order_by(Run.started_at.desc(), Run.id).limit(limit).offset(offset)
+    ).all()
+    return Listing(list(items), total)
+
+
+def get_run(session: Session, script: Script, run_id: uuid.UUID) -> Run:
+    run = session.get(Run, run_id)
+    if run is None or run.script_id != script.id:
+        raise NotFound(f"Script {script.name!r} has no run {run_id}.")
+    return run
+
+
+def run_events(session: Session, run: Run) -> list[RunEvent]:
+    return list(
+        session.scalars(select(RunEvent).where(RunEvent.run_id == run.id).order_by(RunEvent.seq))
+    )
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+def add_report(
+    session: Session,
+    script_id: int,
+    kind: str,
+    message_id: str | None,
+    data: dict[str, Any],
+) -> Report:
+    """Record a report; it is linked to the script's run for ``message_id`` when there is
+    one (the query's own run rather than a nested run of the same script)."""
+    run_id = None
+    if message_id:
+        run_id = session.scalar(
+            select(Run.id)
+            .where(Run.script_id == script_id, Run.poe_message_id == message_id)
+            .order_by(Run.parent_run_id.is_not(None), Run.started_at.desc())
+            .limit(1)
+        )
+    report = Report(
+        script_id=script_id,
+        run_id=run_id,
+        message_id=message_id or None,
+        kind=kind,
+        data=data,
+        received_at=utcnow(),
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def list_reports(session: Session, script: Script, limit: int, offset: int) -> Listing:
+    where = Report.script_id == script.id
+    total = session.scalar(select(func.count()).select_from(Report).where(where)) or 0
+    items = session.scalars(
+        select(Report)
+        .where(where)
+        .order_by(Report.received_at.desc(), Report.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return Listing(list(items), total)
+
+
+def reports_of_run(session: Session, run: Run) -> list[Report]:
+    """Reports linked to ``run``, or sent for its message id (also after the fact)."""
+    matches = [Report.run_id == run.id]
+    if run.poe_message_id:
+        matches.append(Report.message_id == run.poe_message_id)
+    return list(
+        session.scalars(
+            select(Report)
+            .where(Report.script_id == run.script_id, or_(*matches))
+            .order_by(Report.received_at, Report.id)
+        )
+    )
