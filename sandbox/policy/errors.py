@@ -12,6 +12,7 @@ from sandbox.policy.guards import is_script_class
 MAX_MESSAGE_CHARS = 2_000
 MAX_FRAMES = 50  # recursion errors: keep the first few and the last ones
 _HEAD_FRAMES = 10
+_REPEATS_SHOWN = 3
 _CHAINS = 5
 _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
@@ -49,17 +50,35 @@ def _message(exc: BaseException) -> str:
     return text
 
 
+def _collapse(frames: list[tuple[int, str]]) -> list[tuple[int, str] | str]:
+    """Frames with runs of one repeated frame cut after three, as Python's own tracebacks."""
+    shown: list[tuple[int, str] | str] = []
+    index = 0
+    while index < len(frames):
+        end = index
+        while end + 1 < len(frames) and frames[end + 1] == frames[index]:
+            end += 1
+        repeats = end - index + 1
+        shown.extend(frames[index : index + min(repeats, _REPEATS_SHOWN)])
+        if repeats > _REPEATS_SHOWN:
+            more = repeats - _REPEATS_SHOWN
+            shown.append(f"  [Previous line repeated {more} more time{'s' if more > 1 else ''}]")
+        index = end + 1
+    return shown
+
+
 def _format_one(exc: BaseException, frames: list[tuple[int, str]], lines: list[str]) -> list[str]:
     out: list[str] = []
     if frames:
         out.append("Traceback (most recent call last):")
-        shown: list[tuple[int, str] | None] = list(frames)
-        if len(frames) > MAX_FRAMES:
+        shown = _collapse(frames)
+        if len(shown) > MAX_FRAMES:
             tail = MAX_FRAMES - _HEAD_FRAMES
-            shown = [*frames[:_HEAD_FRAMES], None, *frames[-tail:]]
+            hidden = len(shown) - MAX_FRAMES
+            shown = [*shown[:_HEAD_FRAMES], f"  ... {hidden} more frames ...", *shown[-tail:]]
         for frame in shown:
-            if frame is None:
-                out.append(f"  ... {len(frames) - MAX_FRAMES} more frames ...")
+            if isinstance(frame, str):
+                out.append(frame)
                 continue
             lineno, name = frame
             out.append(f'  File "{FILENAME}", line {lineno}, in {name}')

@@ -110,7 +110,10 @@ def describe_end(end: RunEnd, limits: Limits) -> str | None:
             return "The script was stopped before it finished."
         return "The script failed."
     message = describe_limit(limit, limits)
-    return f"{message}\n\n{end.error}" if end.error and end.error != message else message
+    generic = f"The run reached its {limit} limit."  # the child's own words add nothing
+    if end.error and end.error not in (message, generic):
+        return f"{message}\n\n{end.error}"
+    return message
 
 
 def describe_limit(limit: str, limits: Limits) -> str:

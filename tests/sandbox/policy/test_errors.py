@@ -103,8 +103,25 @@ def test_messages_are_capped_and_str_failures_survive() -> None:
     assert "x" * 2000 + "…" in text and "x" * 2001 not in text
 
 
-def test_deep_recursion_is_shortened() -> None:
+def test_deep_recursion_collapses_repeated_frames() -> None:
     source = "def f(n):\n    return f(n + 1)\nf(0)\n"
+    outcome = run(source)
+    assert isinstance(outcome.error, RecursionError)
+    lines = format_script_error(outcome.error, source).splitlines()
+    assert len([line for line in lines if line.startswith("  File")]) == 4  # <module> + 3 of f
+    assert any(
+        line.startswith("  [Previous line repeated ") and line.endswith(" more times]")
+        for line in lines
+    )
+    assert lines[-1] == "RecursionError: maximum recursion depth exceeded"
+
+
+def test_long_varied_tracebacks_are_shortened() -> None:
+    source = (
+        "def a(n):\n    return b(n + 1)\n"
+        "def b(n):\n    return a(n + 1)\n"
+        "a(0)\n"
+    )
     outcome = run(source)
     assert isinstance(outcome.error, RecursionError)
     lines = format_script_error(outcome.error, source).splitlines()
