@@ -117,11 +117,7 @@ def test_deep_recursion_collapses_repeated_frames() -> None:
 
 
 def test_long_varied_tracebacks_are_shortened() -> None:
-    source = (
-        "def a(n):\n    return b(n + 1)\n"
-        "def b(n):\n    return a(n + 1)\n"
-        "a(0)\n"
-    )
+    source = "def a(n):\n    return b(n + 1)\ndef b(n):\n    return a(n + 1)\na(0)\n"
     outcome = run(source)
     assert isinstance(outcome.error, RecursionError)
     lines = format_script_error(outcome.error, source).splitlines()
