@@ -150,6 +150,11 @@ class SandboxPool:
         except TimeoutError:
             template.kill()
 
+    def processes(self) -> tuple[int, int]:
+        """Children alive now: (leased to a run or being made, spares waiting for one)."""
+        spares = sum(len(queue) for queue in self._spares.values())
+        return len(self._children) - spares, spares
+
     def status(self) -> SandboxStatus:
         warm = self._template is not None and self._template.alive and self._template.ready.done()
         if not self._report:

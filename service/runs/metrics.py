@@ -20,6 +20,8 @@ STATUSES = ("ok", "error", "timeout", "killed", "rejected")
 @dataclass(frozen=True)
 class PoolFigures:
     slots: int
+    busy: int
+    spares: int
     warm: bool
     missing_protections: int
 
@@ -81,6 +83,11 @@ class RunMetrics:
                 "at once.",
                 "# TYPE scriptbots_sandbox_pool_slots gauge",
                 f"scriptbots_sandbox_pool_slots {pool.slots}",
+                "# HELP scriptbots_sandbox_pool_processes Sandbox child processes alive now, "
+                "by state.",
+                "# TYPE scriptbots_sandbox_pool_processes gauge",
+                f'scriptbots_sandbox_pool_processes{{state="busy"}} {pool.busy}',
+                f'scriptbots_sandbox_pool_processes{{state="spare"}} {pool.spares}',
                 "# HELP scriptbots_sandbox_warm Whether the sandbox template process is warm.",
                 "# TYPE scriptbots_sandbox_warm gauge",
                 f"scriptbots_sandbox_warm {int(pool.warm)}",

@@ -214,7 +214,8 @@ class Orchestrator:
         status = self.sandbox_status()
         if status is None:
             return None
-        return PoolFigures(self.pool_slots, status.warm, len(status.missing))
+        busy, spares = self.pool.processes()
+        return PoolFigures(self.pool_slots, busy, spares, status.warm, len(status.missing))
 
     # -- starting runs --------------------------------------------------------------------
 

@@ -106,4 +106,7 @@ async def test_readyz_waits_for_a_warm_sandbox_and_metrics_count_runs(
     assert "scriptbots_run_duration_seconds_count 1" in lines
     assert "scriptbots_active_runs 0" in lines
     assert "scriptbots_sandbox_pool_slots 128" in lines
+    for state in ("busy", "spare"):  # live counts: spares are made and reaped meanwhile
+        (line,) = [x for x in lines if f'pool_processes{{state="{state}"}}' in x]
+        assert 0 <= int(line.rsplit(" ", 1)[1]) <= 128
     assert "scriptbots_sandbox_warm 1" in lines
