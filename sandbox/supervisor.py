@@ -14,8 +14,9 @@ import logging
 import signal
 import typing
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sandbox.channel import AsyncChannel, ChannelClosed
@@ -47,6 +48,9 @@ from sandbox.services import RunServices
 logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64  # bot calls, fetches and uploads of one run at once (poe.parallel: 21)
+# Fetches and uploads of one run served at once: each holds up to 50 MB (SPEC §8) in the
+# host; the others wait their turn (see _spawn_transfer).
+MAX_TRANSFERS_IN_FLIGHT = 4
 MAX_ERROR_CHARS = 20_000
 _BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script down
 _EXIT_REPORT_WAIT_S = 5.0
@@ -95,6 +99,7 @@ class RunSupervisor:
         self._writable = asyncio.Event()
         self._final: RunEnd | None = None
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._transfers = asyncio.Semaphore(MAX_TRANSFERS_IN_FLIGHT)
         self._lengths: list[int] = []
         self._total_chars = 0
         self._started = False
@@ -205,9 +210,13 @@ class RunSupervisor:
             if task is not None:
                 task.cancel(msg="cancelled by the script")
         elif isinstance(message, FetchRequest):
-            self._spawn(("request", message.request_id), self._fetch(message))
+            await self._spawn_transfer(
+                ("request", message.request_id), partial(self._fetch, message), upload=False
+            )
         elif isinstance(message, UploadRequest):
-            self._spawn(("request", message.request_id), self._upload(message))
+            await self._spawn_transfer(
+                ("request", message.request_id), partial(self._upload, message), upload=True
+            )
         elif isinstance(message, RunEnd):
             self._end(_sanitized(message), kill=False)
         else:
@@ -257,6 +266,32 @@ class RunSupervisor:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
+
+    async def _spawn_transfer(
+        self, key: tuple[str, int], work: Callable[[], Awaitable[None]], *, upload: bool
+    ) -> None:
+        """``_spawn`` a fetch or upload that runs once fewer than MAX_TRANSFERS_IN_FLIGHT do.
+
+        A fetch waits for its turn in its task (a flood of them still trips MAX_IN_FLIGHT);
+        an upload's contents are in memory already, so further frames stay unread (the child
+        waits) until it may start. ``work`` makes the coroutine only when its turn comes."""
+        if upload:
+            await self._transfers.acquire()
+
+        async def in_turn() -> None:
+            if not upload:
+                await self._transfers.acquire()
+            try:
+                await work()
+            finally:
+                self._transfers.release()
+
+        try:
+            self._spawn(key, in_turn())
+        except BaseException:
+            if upload:
+                self._transfers.release()
+            raise
 
     async def _reply(self, message: BotCallPart | BotCallEnd | FetchResult | UploadResult) -> None:
         with contextlib.suppress(ChannelClosed):  # the reader sees it too and ends the run

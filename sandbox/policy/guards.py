@@ -15,6 +15,8 @@ import builtins
 import collections
 import decimal
 import enum
+import inspect
+import io
 import operator
 import string
 import types
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import pydantic
+import pydantic.fields
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.policy.compiler import FILENAME, READABLE_DUNDERS, SCRIPT_DUNDERS
@@ -46,6 +49,10 @@ DENIED_ATTRIBUTES: dict[type, dict[str, str]] = {
         "format": "format fields walk attributes ({0.__class__}) past the guards; use f-strings",
         "format_map": "the same field walk as str.format",
     },
+    collections.UserString: {
+        "format": "calls str.format on its text",
+        "format_map": "calls str.format_map on its text",
+    },
     string.Formatter: {
         name: "string.Formatter walks format fields past the guards"
         for name in ("format", "vformat", "get_field", "get_value", "parse", "convert_field")
@@ -66,9 +73,32 @@ DENIED_ATTRIBUTES: dict[type, dict[str, str]] = {
         "update_forward_refs": "evaluates annotation strings with eval",
         "model_rebuild": "re-resolves annotations, evaluating strings in a given namespace",
     },
+    pydantic.fields.FieldInfo: dict.fromkeys(
+        _names(
+            "apply_typevars_map from_annotation from_annotated_attribute from_field "
+            "merge_field_infos"
+        ),
+        "builds or re-evaluates field annotations: apply_typevars_map evaluates strings with eval",
+    ),
+    io.BytesIO: {"getbuffer": "a memoryview, as the denied builtin"},
     AttributeError: {"obj": "the object a failed lookup was made on: may be runtime-internal"},
     type: {"mro": "hands out base classes: the real enum.Enum, pydantic.BaseModel, object"},
     abc.ABCMeta: {"register": "adds a virtual subclass: changes isinstance() in runtime code"},
+}
+
+#: Parameters refused on methods of a type (the methods stay available without them, or
+#: with None).
+DENIED_PARAMETERS: dict[type, dict[str, dict[str, str]]] = {
+    pydantic.BaseModel: {
+        "model_json_schema": {
+            "schema_generator": "is handed the model's private core schema (bound private "
+            "methods, the class's own dicts)",
+        },
+        "model_copy": {
+            "update": "skips validation, as model_construct: hands the runtime objects of "
+            "unchecked types",
+        },
+    },
 }
 
 #: Objects whose items and attributes a script may set, besides its own classes' objects.
@@ -125,7 +155,10 @@ _MISSING: Any = object()
 _script_classes: weakref.WeakSet[type] = weakref.WeakSet()
 _DENIED_VALUE_IDS = frozenset(id(getattr(builtins, name)) for name in DENIED_VALUES)
 _TYPE_CHECKED_NAMES = frozenset(name for names in DENIED_ATTRIBUTES.values() for name in names)
-_CHECKED_NAMES = _TYPE_CHECKED_NAMES | INSPECT_ATTRIBUTES
+_PARAMETER_CHECKED_NAMES = frozenset(
+    name for methods in DENIED_PARAMETERS.values() for name in methods
+)
+_CHECKED_NAMES = _TYPE_CHECKED_NAMES | _PARAMETER_CHECKED_NAMES | INSPECT_ATTRIBUTES
 
 
 def register_script_class(cls: type) -> type:
@@ -170,7 +203,12 @@ def _check_read(ob: object, name: str) -> None:
         if name in READABLE_DUNDERS:
             return
         if (
-            name in SCRIPT_DUNDERS and type(ob) is super and is_script_class(ob.__thisclass__)  # type: ignore[attr-defined]
+            name in SCRIPT_DUNDERS
+            and type(ob) is super
+            and is_script_class(ob.__thisclass__)  # type: ignore[attr-defined]
+            # bound to an object of the script's (super(S, S) would hand out the base's
+            # plain functions, which work on any object of that base: runtime ones too)
+            and is_script_class(type(ob.__self__))  # type: ignore[attr-defined]
         ):
             return
         raise AttributeError(
@@ -206,6 +244,36 @@ def _check_value(name: str, value: Any) -> Any:
     return value
 
 
+class _CheckedCall:
+    """A method handed out without the DENIED_PARAMETERS of its owner."""
+
+    __slots__ = ("_denied", "_func", "_name")
+
+    def __init__(self, func: Callable[..., Any], name: str, denied: dict[str, str]) -> None:
+        self._func, self._name, self._denied = func, name, denied
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Bound by the method's own signature: positional spellings are caught too.
+        bound = inspect.signature(self._func).bind(*args, **kwargs)
+        for param, reason in self._denied.items():
+            if bound.arguments.get(param) is not None:  # None is the default of both
+                raise TypeError(f"{self._name}({param}=...) is not available to scripts: {reason}")
+        return self._func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<checked {self._name}>"
+
+
+def _check_parameters(ob: object, name: str, value: Any) -> Any:
+    for owner, methods in DENIED_PARAMETERS.items():
+        if name in methods and (
+            isinstance(ob, owner) or (isinstance(ob, type) and issubclass(ob, owner))
+        ):
+            kind = ob.__name__ if isinstance(ob, type) else type(ob).__name__
+            return _CheckedCall(value, f"{kind}.{name}", methods[name])
+    return value
+
+
 def guarded_getattr(ob: object, name: str, default: Any = _MISSING) -> Any:
     """``_getattr_`` and the ``getattr`` builtin: raises AttributeError on refusal."""
     if type(name) is not str:
@@ -213,7 +281,10 @@ def guarded_getattr(ob: object, name: str, default: Any = _MISSING) -> Any:
     try:
         if name[:1] == "_" or name in _CHECKED_NAMES:
             _check_read(ob, name)
-            return _check_value(name, getattr(ob, name))
+            value = _check_value(name, getattr(ob, name))
+            if name in _PARAMETER_CHECKED_NAMES:
+                return _check_parameters(ob, name, value)
+            return value
         value = getattr(ob, name)  # the common case, kept short: every attribute read
         return value if type(value) in _PLAIN_VALUE_TYPES else _check_value(name, value)
     except AttributeError:

@@ -66,6 +66,11 @@ DENIED_NAMES: dict[str, dict[str, str]] = {
         "open": "files (SPEC §8: no file system)",
         "open_code": "files",
         "FileIO": "files",
+        **dict.fromkeys(
+            _names("BufferedReader BufferedWriter BufferedRandom BufferedRWPair"),
+            "hand a script's raw stream memoryviews of their own buffer, never released: "
+            "kept, they write into freed memory (BytesIO and StringIO need none of them)",
+        ),
     },
     "functools": {
         "update_wrapper": "copies attributes named by the caller, private ones too: "

@@ -19,6 +19,18 @@ STRING_FORMATTER = "import string\nf = string.Formatter()\n"
 STRING_FORMATTER_FROM = "from string import Formatter\n"
 F_STRING_FIELDS_ARE_COMPILED = "x = f'{(1).__class__}'\n"
 FORMAT_BUILTIN_SPEC = "x = format(1, '{0.__class__}')\n"
+# collections.UserString is no str, but its format and format_map call str.format.
+USER_STRING_FORMAT = (
+    "import collections\n"
+    "x = collections.UserString('{0.__class__.__base__.__subclasses__}').format(1)\n"
+)
+USER_STRING_FORMAT_MAP = (
+    "import collections\nx = collections.UserString('{a.__class__}').format_map({'a': 1})\n"
+)
+USER_STRING_SUBCLASS_UNBOUND = (
+    "import collections\nclass U(collections.UserString):\n    pass\n"
+    "x = U.format(U('{0.__class__}'), 1)\n"
+)
 
 _STR = "str.{} is not available to scripts: "
 
@@ -49,6 +61,12 @@ _STR = "str.{} is not available to scripts: "
         (F_STRING_FIELDS_ARE_COMPILED, Stop("compiler", __import__("sandbox.policy").policy
             .SourceRejected, '"__class__" is an invalid attribute name because it starts '
             'with "_".')),
+        (USER_STRING_FORMAT, Stop("guards", AttributeError, "UserString.format is not "
+            "available to scripts: calls str.format on its text")),
+        (USER_STRING_FORMAT_MAP, Stop("guards", AttributeError, "UserString.format_map is not "
+            "available to scripts: calls str.format_map on its text")),
+        (USER_STRING_SUBCLASS_UNBOUND, Stop("guards", AttributeError, "U.format is not "
+            "available to scripts: calls str.format on its text")),
         (FORMAT_BUILTIN_SPEC, Stop("script", ValueError,
             "Invalid format specifier '{0.__class__}' for object of type 'int'")),
     ],

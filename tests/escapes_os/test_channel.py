@@ -1,0 +1,116 @@
+"""The channel to the host, with the restricted layer off: a child that writes to its socket
+directly (descriptors passed along, messages only the host sends, reused ids, more requests
+than the host serves at once) is stopped, and the host goes on unharmed. Garbage, huge frame
+lengths and unknown msg_ids: tests/sandbox/process/test_hostile_child.py.
+
+Stopped by: the host (supervisor.py): it reads frames with plain ``recv`` (descriptors sent
+along are closed by the kernel, never installed), refuses lengths beyond MAX_FRAME_BYTES
+before reading them, decodes only with ``protocol.decode``, checks every msg_id and caps
+requests in flight (fetches and uploads: MAX_TRANSFERS_IN_FLIGHT at once, the others wait);
+a child that breaks the protocol is killed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sandbox import SandboxPool
+from sandbox.supervisor import MAX_IN_FLIGHT, MAX_TRANSFERS_IN_FLIGHT
+from tests.escapes_os.harness import attempt, outcome_of
+from tests.sandbox.process.harness import TestServices, run
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+_RAW = (
+    "import os, socket, time\nfrom sandbox import protocol\n"
+    "channel = socket.socket(fileno=os.dup(3))\n"
+)
+
+# A harmless frame (a cancel for a call that does not exist) carrying the read end of a pipe:
+# once the host has read the frame, writing to the pipe fails unless the host kept the end.
+SEND_DESCRIPTOR = _RAW + (
+    "r, w = os.pipe()\n"
+    "socket.send_fds(channel, [protocol.encode(protocol.BotCallCancel(999))], [r])\n"
+    "os.close(r)\n"
+    "for _ in range(40):\n"
+    "    time.sleep(0.05)\n"
+    "    os.write(w, b'x')\n"
+)
+HOST_MESSAGE = _RAW + (
+    'body = b\'{"t": "RunStart", "source": 1}\'\n'
+    "channel.sendall(protocol.HEADER.pack(len(body)) + body)\ntime.sleep(5)\n"
+)
+REQUEST_FLOOD = _RAW + (
+    "request = protocol.BotCallRequest('Echo', [{'role': 'user', 'content': 'hi'}])\n"
+    f"ids = range({MAX_IN_FLIGHT} + 8)\n"
+    "frames = [protocol.encode(protocol.BotCallStart(i, request)) for i in ids]\n"
+    "channel.sendall(b''.join(frames))\n"  # at once: the host reads them all before serving any
+    "time.sleep(5)\n"
+)
+REUSED_REQUEST_ID = _RAW + (
+    "channel.sendall(protocol.encode(protocol.UploadRequest(7, 'a.txt', b'x' * 10)) * 2)\n"
+    "time.sleep(5)\n"
+)
+# Each fetch or upload holds up to 50 MB in the host (SPEC §8): 64 at once from one run
+# would be 3 GB. The host serves a few at a time; the others wait their turn.
+TRANSFER_FLOOD = _RAW + (
+    "for i in range(24):\n"
+    "    channel.sendall(protocol.encode(protocol.FetchRequest(i, 'memory://big')))\n"
+    "    channel.sendall(protocol.encode(protocol.UploadRequest(100 + i, 'a.bin', b'x' * 1000)))\n"
+    "time.sleep(3)\n"
+)
+
+_MISBEHAVED = "The sandbox process misbehaved and was stopped."
+
+
+async def test_descriptors_sent_to_the_host_are_dropped__host(open_pool: SandboxPool) -> None:
+    assert await attempt(open_pool, SEND_DESCRIPTOR) == ("BLOCKED", "BrokenPipeError", "EPIPE")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [HOST_MESSAGE, REQUEST_FLOOD, REUSED_REQUEST_ID],
+    ids=["host-message", "bot-call-flood", "reused-id"],
+)
+async def test_protocol_abuse_ends_the_run__host(open_pool: SandboxPool, source: str) -> None:
+    outcome = await outcome_of(open_pool, source)
+    assert outcome.end is not None
+    assert (outcome.end.status, outcome.end.error) == ("killed", _MISBEHAVED)
+    after = await outcome_of(open_pool, "print('still serving')\n")  # the host is unharmed
+    assert after.end is not None and after.end.status == "ok"
+    assert after.texts == ["still serving"]
+
+
+class _Transfers(TestServices):
+    """Fetches and uploads that take a while, counting how many the host runs at once."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        super().__init__(files={"memory://big": b"x" * 1000})
+        self.running = self.most = self.served = 0
+
+    async def _slowly(self) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            self.running -= 1
+            self.served += 1
+
+    async def fetch(self, url: str) -> bytes:
+        await self._slowly()
+        return await super().fetch(url)
+
+    async def upload(self, *args: object) -> object:  # type: ignore[override]
+        await self._slowly()
+        return await super().upload(*args)  # type: ignore[arg-type]
+
+
+async def test_transfers_wait_their_turn__host(open_pool: SandboxPool) -> None:
+    services = _Transfers()
+    await run(open_pool, TRANSFER_FLOOD, services=services)
+    assert services.served == 48
+    assert services.most == MAX_TRANSFERS_IN_FLIGHT
