@@ -24,6 +24,7 @@ from sandbox import SandboxPool
 from service.routes import bots, files, ops, runs, scripts
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
+from service.routes.head import HeadAsGetMiddleware
 from service.routes.pages import install_pages
 from service.runs.orchestrator import POOL_SLOTS, Orchestrator
 from service.runs.quotas import stale_after
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
         default_bytes=MAX_BODY_BYTES,
         by_prefix={"/api/v1/scripts": scripts.MAX_BODY_BYTES},
     )
+    app.add_middleware(HeadAsGetMiddleware)  # outermost: HEAD is GET for everything inside
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(scripts.router)

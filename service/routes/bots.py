@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Annotated, Any, TypeVar
 
 import fastapi_poe as fp
@@ -35,7 +36,11 @@ _REPORTS: dict[str, tuple[type[BaseModel], str]] = {
     "report_error": (fp.ReportErrorRequest, "error"),
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "The body is not a JSON object with a type."},
+    400: {
+        "model": ErrorOut,
+        "description": "Not a JSON object with a type, or holding what cannot be stored "
+        "(NaN, lone surrogates, nesting over 64 levels, ids over 255 characters or with NUL).",
+    },
     401: {"model": ErrorOut, "description": "Neither the access key nor the creator's token."},
     404: {"model": ErrorOut, "description": "No script has this name."},
     422: {"model": ErrorOut, "description": "The request's fields do not validate."},
@@ -72,6 +77,11 @@ async def bot_request(
         raise HTTPException(400, "The request has no 'type'.")
     if kind == "query":
         query = _validated(fp.QueryRequest, body)
+        _check_ids(
+            message_id=query.message_id,
+            user_id=query.user_id,
+            conversation_id=query.conversation_id,
+        )
         return sse_response(orchestrator.query_run(caller, query))
     if kind == "settings":
         _validated(fp.SettingsRequest, body)
@@ -105,14 +115,65 @@ async def bot_page(
     )
 
 
+ID_MAX = 255  # message, user and conversation ids: String(255) columns
+MAX_BODY_DEPTH = 64  # far below pydantic's serialization limit; Poe nests a few levels
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
 async def _json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object that can be stored and sent back as it came: no NaN or
+    Infinity, no lone surrogates, not nested absurdly deep (400 otherwise, never 500)."""
     try:
-        body = json.loads(await request.body())
+        body = json.loads(await request.body(), parse_constant=_no_constant, parse_float=_finite)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise HTTPException(400, "The body is not JSON.") from None
+    except ValueError as exc:  # NaN, Infinity, 1e400, an int of over 4300 digits
+        raise HTTPException(400, f"The body is not JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "The body is not a JSON object.")
+    problem = _unstorable(body, 0)
+    if problem:
+        raise HTTPException(400, problem)
     return body
+
+
+def _unstorable(value: Any, depth: int) -> str | None:
+    if depth > MAX_BODY_DEPTH:
+        return f"The body is nested more than {MAX_BODY_DEPTH} levels deep."
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "The body's text must be valid Unicode (no lone surrogates)."
+        return None
+    items: list[Any] = []
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        problem = _unstorable(item, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
+def _check_ids(**ids: object) -> None:
+    """Poe's ids are stored in columns of ID_MAX characters (PostgreSQL refuses NUL in text):
+    one that cannot be stored is refused here rather than failing the write with a 500."""
+    for field, value in ids.items():
+        if isinstance(value, str) and (len(value) > ID_MAX or "\x00" in value):
+            raise HTTPException(400, f"'{field}' must be at most {ID_MAX} characters, without NUL.")
 
 
 def _validated(model: type[M], body: dict[str, Any]) -> M:
@@ -132,6 +193,7 @@ async def _report(
     message_id = data.get("message_id")
     if kind == "report_error":  # fastapi_poe's client puts it in the metadata
         message_id = report.metadata.get("message_id")  # type: ignore[attr-defined]
+    _check_ids(message_id=message_id)
     await orchestrator.record_report(
         caller.script, label, message_id if isinstance(message_id, str) else None, data
     )

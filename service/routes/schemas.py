@@ -71,7 +71,9 @@ def _reject_unencodable(value: Any) -> None:
         for item in value:
             _reject_unencodable(item)
     elif isinstance(value, BaseModel):
-        _reject_unencodable(value.model_dump(mode="json"))
+        # Python mode: JSON mode would already have turned a lone surrogate in a dict key
+        # into U+FFFD, and the text would be stored changed instead of refused.
+        _reject_unencodable(value.model_dump())
 
 
 class _Input(BaseModel):

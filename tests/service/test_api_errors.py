@@ -330,6 +330,160 @@ async def test_unknown_routes_and_methods_answer_json(
     assert_error(await client.request(method, path), status)
 
 
+# -- the Poe endpoint: bodies that could not be stored or sent back -------------------------
+
+FEEDBACK = '"version": "1.2", "type": "report_feedback", "user_id": "u", "conversation_id": "c"'
+QUERY = '"version": "1.2", "type": "query", "user_id": "u", "conversation_id": "c"'
+ERROR = '"version": "1.2", "type": "report_error", "message": "boom"'
+DEEP = '{"a": ' * 300 + "1" + "}" * 300
+UNSTORABLE_POE_BODIES: list[tuple[str, str, str]] = [
+    (
+        "feedback lone surrogate",
+        f'{{{FEEDBACK}, "message_id": "\\ud800", "feedback_type": "like"}}',
+        "Unicode",
+    ),
+    (
+        "reaction lone surrogate",
+        '{"version": "1.2", "type": "report_reaction", "user_id": "u", "conversation_id": "c",'
+        ' "message_id": "m", "reaction": "\\udc00", "is_added": true}',
+        "Unicode",
+    ),
+    ("error metadata key surrogate", f'{{{ERROR}, "metadata": {{"\\ud800": 1}}}}', "Unicode"),
+    ("error metadata NaN", f'{{{ERROR}, "metadata": {{"x": NaN}}}}', "NaN"),
+    ("error metadata Infinity", f'{{{ERROR}, "metadata": {{"x": -Infinity}}}}', "Infinity"),
+    ("error metadata 1e400", f'{{{ERROR}, "metadata": {{"x": 1e400}}}}', "1e400"),
+    ("error metadata 5000 digits", f'{{{ERROR}, "metadata": {{"x": {"9" * 5000}}}}}', "digits"),
+    ("error metadata 300 deep", f'{{{ERROR}, "metadata": {DEEP}}}', "nested"),
+    (
+        "query content surrogate",
+        f'{{{QUERY}, "message_id": "m", "query": [{{"role": "user", "content": "\\ud800"}}]}}',
+        "Unicode",
+    ),
+    ("query message_id surrogate", f'{{{QUERY}, "message_id": "\\udfff", "query": []}}', "Unicode"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "says"), UNSTORABLE_POE_BODIES, ids=[c for c, _, _ in UNSTORABLE_POE_BODIES]
+)
+async def test_poe_bodies_that_cannot_be_stored_answer_400(
+    client: httpx.AsyncClient,
+    creator: CreatorInfo,
+    make_script: MakeScript,
+    case: str,
+    body: str,
+    says: str,
+) -> None:
+    # These once answered 500 (surrogates, depth), or were kept and then made the script's
+    # reports and runs answer 500 for good (NaN, Infinity), or lost the run's record.
+    name = (await make_script())["name"]
+    response = await client.post(
+        f"/bots/{name}",
+        content=body.encode("ascii"),
+        headers={**creator.headers, "content-type": "application/json"},
+    )
+    assert says in assert_error(response, 400)["detail"]
+    for listing in ("reports", "runs"):
+        listed = await client.get(f"/api/v1/scripts/{name}/{listing}", headers=creator.headers)
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["total"] == 0
+
+
+BASE = {"version": "1.2", "user_id": "u", "conversation_id": "c"}
+UNSTORABLE_POE_IDS: list[tuple[str, dict[str, Any]]] = [
+    ("feedback id with NUL", {**BASE, "type": "report_feedback", "message_id": "a\x00b"}),
+    ("feedback id of 256", {**BASE, "type": "report_feedback", "message_id": "m" * 256}),
+    ("error id with NUL", {"version": "1.2", "type": "report_error", "message": "x"}),
+    ("query id with NUL", {**BASE, "type": "query", "query": [], "message_id": "\x00"}),
+    (
+        "query user of 256",
+        {**BASE, "type": "query", "query": [], "message_id": "m", "user_id": "u" * 256},
+    ),
+    (
+        "query conversation with NUL",
+        {**BASE, "type": "query", "query": [], "message_id": "m", "conversation_id": "c\x00"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "body"), UNSTORABLE_POE_IDS, ids=[c for c, _ in UNSTORABLE_POE_IDS]
+)
+async def test_poe_ids_that_cannot_be_stored_answer_400(
+    client: httpx.AsyncClient,
+    creator: CreatorInfo,
+    make_script: MakeScript,
+    case: str,
+    body: dict[str, Any],
+) -> None:
+    # PostgreSQL refused them (NUL in text, over String(255)): 500, or a run left unrecorded.
+    body = {"feedback_type": "like", **body}
+    if body["type"] == "report_error":
+        body["metadata"] = {"message_id": "m\x00"}
+    name = (await make_script())["name"]
+    response = await client.post(f"/bots/{name}", json=body, headers=creator.headers)
+    assert "at most 255 characters" in assert_error(response, 400)["detail"]
+    for listing in ("reports", "runs"):
+        listed = await client.get(f"/api/v1/scripts/{name}/{listing}", headers=creator.headers)
+        assert listed.json()["total"] == 0
+
+
+async def test_poe_ids_of_255_characters_are_kept(
+    client: httpx.AsyncClient, creator: CreatorInfo, make_script: MakeScript
+) -> None:
+    name = (await make_script())["name"]
+    body = {**BASE, "type": "report_feedback", "message_id": "m" * 255, "feedback_type": "like"}
+    response = await client.post(f"/bots/{name}", json=body, headers=creator.headers)
+    assert response.status_code == 200, response.text
+    listed = await client.get(f"/api/v1/scripts/{name}/reports", headers=creator.headers)
+    assert listed.json()["items"][0]["message_id"] == "m" * 255
+
+
+async def test_a_lone_surrogate_in_a_settings_key_answers_422_and_changes_nothing(
+    client: httpx.AsyncClient, creator: CreatorInfo, make_script: MakeScript
+) -> None:
+    # It was stored silently changed into three U+FFFD instead.
+    settings = '{"server_bot_dependencies": {"\\udc00": 1}}'
+    headers = {**creator.headers, "content-type": "application/json"}
+    name = unique_name()
+    created = await client.post(
+        "/api/v1/scripts",
+        content=f'{{"name": "{name}", "source": "x=1", "settings": {settings}}}',
+        headers=headers,
+    )
+    assert "Unicode" in json.dumps(assert_error(created, 422)["detail"])
+    assert (await client.get(f"/api/v1/scripts/{name}", headers=creator.headers)).status_code == 404
+    script = await make_script()
+    patched = await client.patch(
+        f"/api/v1/scripts/{script['name']}", content=f'{{"settings": {settings}}}', headers=headers
+    )
+    assert_error(patched, 422)
+    after = await client.get(f"/api/v1/scripts/{script['name']}", headers=creator.headers)
+    assert after.json()["settings"] == script["settings"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "content_type"),
+    [
+        ("/healthz", 200, "application/json"),
+        ("/api/v1/scripts", 200, "application/json"),
+        ("/api/v1/scripts/no-such-script", 404, "application/json"),
+        ("/files/" + "A" * 20, 404, "application/json"),
+        ("/api/v1/scripts/no-such-script/run", 405, "application/json"),  # POST only
+    ],
+)
+async def test_head_answers_as_get_without_a_body(
+    client: httpx.AsyncClient, creator: CreatorInfo, path: str, status: int, content_type: str
+) -> None:
+    # HEAD answered 405 everywhere (RFC 9110: a server supports GET and HEAD).
+    got = await client.get(path, headers=creator.headers)
+    head = await client.head(path, headers=creator.headers)
+    assert (head.status_code, got.status_code) == (status, status), head.text
+    assert head.headers["content-type"].startswith(content_type)
+    assert head.content == b""
+    assert head.headers.get("content-length") == got.headers.get("content-length")
+
+
 # -- transactions, last resort, database down ------------------------------------------------
 
 

@@ -171,6 +171,7 @@ async def test_compile_errors_are_shown_at_their_lines_and_input_is_kept(
         ("server_bot_dependencies", '{"GPT-4o": "many"}', "valid integer"),
         ("parameter_controls", '{"sections": 3}', "parameter_controls"),
         ("parameter_controls", "[]", "valid dictionary"),
+        ("parameter_controls", "[" * 100_000 + "]" * 100_000, "nested too deeply"),  # was 500
     ],
 )
 async def test_invalid_fields_are_refused_as_the_api_refuses_them(

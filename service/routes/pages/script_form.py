@@ -113,6 +113,8 @@ def settings_of(form: ScriptForm) -> dict[str, Any]:
             settings[name] = json.loads(text)
         except ValueError as exc:
             form.error(name, f"This is not valid JSON: {exc}.")
+        except RecursionError:
+            form.error(name, "This is not valid JSON: it is nested too deeply.")
     return settings
 
 
