@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import pydantic
-import pydantic.fields
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from sandbox.policy.compiler import FILENAME, READABLE_DUNDERS, SCRIPT_DUNDERS
@@ -57,34 +56,13 @@ DENIED_ATTRIBUTES: dict[type, dict[str, str]] = {
         name: "string.Formatter walks format fields past the guards"
         for name in ("format", "vformat", "get_field", "get_value", "parse", "convert_field")
     },
-    pydantic.BaseModel: {
-        "parse_file": "reads a file",
-        "parse_raw": "can unpickle (content_type='pickle'): arbitrary code",
-        "parse_obj": "deprecated v1 alias of model_validate (warns)",
-        "from_orm": "deprecated v1 alias of model_validate(from_attributes=True) (warns)",
-        "construct": "deprecated v1 alias of model_construct (warns)",
-        "model_construct": "skips validation: hands the runtime objects of unchecked types",
-        "copy": "deprecated v1 alias of model_copy (warns)",
-        "dict": "deprecated v1 alias of model_dump (warns)",
-        "json": "deprecated v1 alias of model_dump_json (warns)",
-        "schema": "deprecated v1 alias of model_json_schema (warns)",
-        "schema_json": "deprecated v1 (warns)",
-        "validate": "deprecated v1 alias of model_validate (warns)",
-        "update_forward_refs": "evaluates annotation strings with eval",
-        "model_rebuild": "re-resolves annotations, evaluating strings in a given namespace",
-    },
-    pydantic.fields.FieldInfo: dict.fromkeys(
-        _names(
-            "apply_typevars_map from_annotation from_annotated_attribute from_field "
-            "merge_field_infos"
-        ),
-        "builds or re-evaluates field annotations: apply_typevars_map evaluates strings with eval",
-    ),
     io.BytesIO: {"getbuffer": "a memoryview, as the denied builtin"},
     AttributeError: {"obj": "the object a failed lookup was made on: may be runtime-internal"},
     type: {"mro": "hands out base classes: the real enum.Enum, pydantic.BaseModel, object"},
     abc.ABCMeta: {"register": "adds a virtual subclass: changes isinstance() in runtime code"},
 }
+
+_UNDECLARED = "lets undeclared keys in: values no field validates, of any type"
 
 #: Parameters refused on methods of a type (the methods stay available without them, or
 #: with None).
@@ -98,7 +76,33 @@ DENIED_PARAMETERS: dict[type, dict[str, dict[str, str]]] = {
             "update": "skips validation, as model_construct: hands the runtime objects of "
             "unchecked types",
         },
+        "model_validate": {
+            "from_attributes": "reads the attributes of any object, past this guard",
+            "extra": _UNDECLARED,
+        },
+        "model_validate_json": {"extra": _UNDECLARED},
     },
+}
+
+#: All a script may read on a pydantic model (fastapi_poe's protocol types; scripts cannot
+#: make models, see ALLOWED_METACLASSES), its class and ``super()`` over either: the
+#: model's declared fields (the keys of the real class's model_fields), and these methods.
+#: Anything else is refused: pydantic's public surface is large and some of it reaches
+#: eval (model_rebuild, update_forward_refs, FieldInfo via model_fields), pickle
+#: (parse_raw), files (parse_file) or unvalidated objects (model_construct).
+PYDANTIC_MODEL_METHODS: dict[str, str] = {
+    "model_dump": "the field values as plain dicts and lists",
+    "model_dump_json": "the field values as JSON text",
+    "model_copy": "a copy of a model (update= refused, above)",
+    "model_validate": "a validated model from a dict (from_attributes= and extra= refused)",
+    "model_validate_json": "a validated model from JSON text: JSON only, never pickle",
+    "model_json_schema": "the JSON schema as a dict (schema_generator= refused, above)",
+}
+#: Objects of pydantic's other types (FieldInfo, ComputedFieldInfo, ...: their classes are
+#: defined in these modules), and those classes, have no attribute a script may read.
+PYDANTIC_INTERNAL_MODULES: dict[str, str] = {
+    "pydantic": "FieldInfo builds and evaluates annotations (apply_typevars_map runs eval); "
+    "scripts need none of pydantic's own objects",
 }
 
 #: Objects whose items and attributes a script may set, besides its own classes' objects.
@@ -198,6 +202,41 @@ def _check_typed(ob: object, name: str) -> None:
             raise _refused(ob, name, names[name])
 
 
+_PYDANTIC_METHOD_NAMES = frozenset(PYDANTIC_MODEL_METHODS)
+_PYDANTIC_MODEL_REASON = "pydantic models offer scripts their fields and " + ", ".join(
+    PYDANTIC_MODEL_METHODS
+)
+_MODEL_METACLASS = type(pydantic.BaseModel)  # of every model class: fastapi_poe's all
+# A field named like a BaseModel attribute reads as that attribute on the class: never.
+_BASE_MODEL_NAMES = frozenset(dir(pydantic.BaseModel))
+_model_names: dict[type, frozenset[str]] = {}  # per model class: fields and methods
+
+
+def _check_pydantic(ob: object, name: str) -> None:
+    """Refuse ``name`` unless PYDANTIC_MODEL_METHODS or a field allows it (for pydantic's
+    objects; any other object passes)."""
+    cls = type(ob)
+    if cls in _PLAIN_VALUE_TYPES:  # the common case, kept short: str, list, dict, ...
+        return
+    if isinstance(ob, type):
+        cls = ob
+    elif cls is super:  # super(M, m) reads M's bases' attributes on m: judged as m
+        cls = ob.__self_class__  # type: ignore[attr-defined]
+        if cls is None:
+            return
+    if isinstance(cls, _MODEL_METACLASS):
+        names = _model_names.get(cls)
+        if names is None:  # the real class's fields: the script has no say in them
+            fields = frozenset(cls.model_fields) - _BASE_MODEL_NAMES
+            names = _model_names[cls] = _PYDANTIC_METHOD_NAMES | fields
+        if name not in names:
+            raise _refused(ob, name, _PYDANTIC_MODEL_REASON)
+        return
+    module = cls.__module__  # FieldInfo's "pydantic.fields" (pydantic_core's is apart)
+    if type(module) is str and module.partition(".")[0] in PYDANTIC_INTERNAL_MODULES:
+        raise _refused(ob, name, PYDANTIC_INTERNAL_MODULES[module.partition(".")[0]])
+
+
 def _check_read(ob: object, name: str) -> None:
     if name[:1] == "_":
         if name in READABLE_DUNDERS:
@@ -281,10 +320,13 @@ def guarded_getattr(ob: object, name: str, default: Any = _MISSING) -> Any:
     try:
         if name[:1] == "_" or name in _CHECKED_NAMES:
             _check_read(ob, name)
+            if name[:1] != "_":  # the rest are READABLE_DUNDERS: a str or None
+                _check_pydantic(ob, name)
             value = _check_value(name, getattr(ob, name))
             if name in _PARAMETER_CHECKED_NAMES:
                 return _check_parameters(ob, name, value)
             return value
+        _check_pydantic(ob, name)
         value = getattr(ob, name)  # the common case, kept short: every attribute read
         return value if type(value) in _PLAIN_VALUE_TYPES else _check_value(name, value)
     except AttributeError:

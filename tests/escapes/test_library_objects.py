@@ -83,18 +83,22 @@ BUFFERED_PAIR = "import io\nio.BufferedRWPair\n"
 SUPER_WITHOUT_OBJECT = "class S:\n    pass\ninit = getattr(super(S), '__init__')\n"
 
 _PRIVATE = '"{}" is not available to scripts: names starting with "_" are private'
-_FIELD_INFO = (
-    "builds or re-evaluates field annotations: apply_typevars_map evaluates strings with eval"
-)
 _GENERATOR = (
     "is handed the model's private core schema (bound private methods, the class's own dicts)"
 )
 _UPDATE = "skips validation, as model_construct: hands the runtime objects of unchecked types"
+_UNDECLARED = "lets undeclared keys in: values no field validates, of any type"
 
 
-def _field_info(name: str) -> Stop:
+_ALLOW_LIST = (
+    "pydantic models offer scripts their fields and model_dump, model_dump_json, model_copy, "
+    "model_validate, model_validate_json, model_json_schema"
+)
+
+
+def _off_allow_list(cls: str, name: str) -> Stop:
     return Stop("guards", AttributeError,
-                f"FieldInfo.{name} is not available to scripts: {_FIELD_INFO}")  # fmt: skip
+                f"{cls}.{name} is not available to scripts: {_ALLOW_LIST}")  # fmt: skip
 
 
 def _io_absent(name: str) -> Stop:
@@ -105,9 +109,9 @@ def _io_absent(name: str) -> Stop:
 @pytest.mark.parametrize(
     ("source", "stop"),
     [
-        (FIELD_INFO_EVAL, _field_info("from_annotation")),
-        (FIELD_INFO_EVAL_VIA_CONSTRUCTOR, _field_info("apply_typevars_map")),
-        (FIELD_INFO_MERGE, _field_info("merge_field_infos")),
+        (FIELD_INFO_EVAL, _off_allow_list("PartialResponse", "model_fields")),
+        (FIELD_INFO_EVAL_VIA_CONSTRUCTOR, _off_allow_list("PartialResponse", "model_fields")),
+        (FIELD_INFO_MERGE, _off_allow_list("PartialResponse", "model_fields")),
         (SCHEMA_GENERATOR, Stop("guards", TypeError, "PartialResponse.model_json_schema("
             f"schema_generator=...) is not available to scripts: {_GENERATOR}".replace(
                 "PartialResponse", "ProtocolMessage"))),
@@ -129,6 +133,122 @@ def _io_absent(name: str) -> Stop:
     ],
 )  # fmt: skip
 def test_library_object_paths_are_stopped(source: str, stop: Stop) -> None:
+    assert stopped_by(source) == stop
+
+
+# Pydantic's surface beyond fields and a reviewed handful of methods (the allow-list,
+# guards.PYDANTIC_MODEL_METHODS): each of these is refused whatever it does.
+# model_fields/model_computed_fields hand out FieldInfo (from_annotation + eval, above).
+MODEL_FIELDS = "import fastapi_poe as fp\ninfo = fp.PartialResponse.model_fields\n"
+MODEL_FIELDS_COMPUTED_NAME = (
+    "import fastapi_poe as fp\ninfo = getattr(fp.PartialResponse, 'model_' + 'fields')\n"
+)
+MODEL_FIELDS_ON_INSTANCE = "import fastapi_poe as fp\nfp.PartialResponse(text='x').model_fields\n"
+MODEL_FIELDS_ON_NESTED_MODEL = (
+    "import fastapi_poe as fp\n"
+    "t = fp.ToolDefinition(type='function', function={'name': 'f', 'description': 'd',\n"
+    "    'parameters': {'type': 'object', 'properties': {}}})\n"
+    "info = t.function.model_fields\n"
+)
+MODEL_FIELDS_THROUGH_SUPER = (
+    "import fastapi_poe as fp\n"
+    "p = fp.PartialResponse(text='x')\n"
+    "info = super(fp.PartialResponse, p).model_fields\n"
+)
+MODEL_COMPUTED_FIELDS = "import fastapi_poe as fp\nfp.ProtocolMessage.model_computed_fields\n"
+# model_config is the class's own dict: shared, and what validation obeys.
+MODEL_CONFIG = "import fastapi_poe as fp\nfp.PartialResponse.model_config\n"
+# model_fields_set and model_extra are the instance's own (mutable) internals.
+MODEL_FIELDS_SET = (
+    "import fastapi_poe as fp\nfp.PartialResponse(text='x').model_fields_set.add('index')\n"
+)
+MODEL_EXTRA = "import fastapi_poe as fp\nfp.ProtocolMessage(role='user', content='x').model_extra\n"
+MODEL_REBUILD_ON_INSTANCE = "import fastapi_poe as fp\nfp.PartialResponse(text='x').model_rebuild\n"
+MODEL_PARAMETRIZED_NAME = (
+    "import fastapi_poe as fp\nfp.PartialResponse.model_parametrized_name((int,))\n"
+)
+MODEL_POST_INIT = "import fastapi_poe as fp\nfp.PartialResponse(text='x').model_post_init(None)\n"
+MODEL_VALIDATE_STRINGS = (
+    "import fastapi_poe as fp\nfp.PartialResponse.model_validate_strings({'text': 'x'})\n"
+)
+SCHEMA_V1 = "import fastapi_poe as fp\nfp.PartialResponse.schema()\n"
+SCHEMA_JSON_V1 = "import fastapi_poe as fp\nfp.PartialResponse.schema_json()\n"
+VALIDATE_V1 = "import fastapi_poe as fp\nfp.PartialResponse.validate({'text': 'x'})\n"
+PARSE_OBJ_V1 = "import fastapi_poe as fp\nfp.PartialResponse.parse_obj({'text': 'x'})\n"
+FROM_ORM_V1 = "import fastapi_poe as fp\nfp.PartialResponse.from_orm(poe)\n"
+DICT_V1 = "import fastapi_poe as fp\nfp.PartialResponse(text='x').dict()\n"
+COPY_V1 = "import fastapi_poe as fp\nfp.PartialResponse(text='x').copy(update={'text': poe})\n"
+UPDATE_FORWARD_REFS_ON_INSTANCE = (
+    "import fastapi_poe as fp\nfp.ProtocolMessage(role='user', content='x').update_forward_refs()\n"
+)
+FASTAPI_POE_FROM_DICT = "import fastapi_poe as fp\nfp.PartialResponse.from_dict({'text': 'x'})\n"
+GET_PYDANTIC_CORE_SCHEMA = (
+    "import fastapi_poe as fp\nf = getattr(fp.PartialResponse, '__get_pydantic_core_schema__')\n"
+)
+GET_PYDANTIC_JSON_SCHEMA = (
+    "import fastapi_poe as fp\nf = getattr(fp.PartialResponse, '__get_pydantic_json_schema__')\n"
+)
+PYDANTIC_FIELDS = (
+    "import fastapi_poe as fp\nf = getattr(fp.PartialResponse, '__pydantic_fields__')\n"
+)
+# model_validate(from_attributes=True) reads any object's attributes past the guard, and
+# extra='allow' lets an undeclared key hold any object (poe) in a shared type.
+MODEL_VALIDATE_FROM_ATTRIBUTES = (
+    "import fastapi_poe as fp\nfp.Sender.model_validate(poe, from_attributes=True)\n"
+)
+MODEL_VALIDATE_EXTRA = (
+    "import fastapi_poe as fp\n"
+    "m = fp.ProtocolMessage.model_validate({'role': 'user', 'content': 'x', 'p': poe},\n"
+    "                                      extra='allow')\n"
+)
+MODEL_VALIDATE_JSON_EXTRA = (
+    "import fastapi_poe as fp\n"
+    'm = fp.ProtocolMessage.model_validate_json(\'{"role": "user", "content": "x"}\',\n'
+    "                                           extra='allow')\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "stop"),
+    [
+        (MODEL_FIELDS, _off_allow_list("PartialResponse", "model_fields")),
+        (MODEL_FIELDS_COMPUTED_NAME, _off_allow_list("PartialResponse", "model_fields")),
+        (MODEL_FIELDS_ON_INSTANCE, _off_allow_list("PartialResponse", "model_fields")),
+        (MODEL_FIELDS_ON_NESTED_MODEL, _off_allow_list("FunctionDefinition", "model_fields")),
+        (MODEL_FIELDS_THROUGH_SUPER, _off_allow_list("super", "model_fields")),
+        (MODEL_COMPUTED_FIELDS, _off_allow_list("ProtocolMessage", "model_computed_fields")),
+        (MODEL_CONFIG, _off_allow_list("PartialResponse", "model_config")),
+        (MODEL_FIELDS_SET, _off_allow_list("PartialResponse", "model_fields_set")),
+        (MODEL_EXTRA, _off_allow_list("ProtocolMessage", "model_extra")),
+        (MODEL_REBUILD_ON_INSTANCE, _off_allow_list("PartialResponse", "model_rebuild")),
+        (MODEL_PARAMETRIZED_NAME, _off_allow_list("PartialResponse", "model_parametrized_name")),
+        (MODEL_POST_INIT, _off_allow_list("PartialResponse", "model_post_init")),
+        (MODEL_VALIDATE_STRINGS, _off_allow_list("PartialResponse", "model_validate_strings")),
+        (SCHEMA_V1, _off_allow_list("PartialResponse", "schema")),
+        (SCHEMA_JSON_V1, _off_allow_list("PartialResponse", "schema_json")),
+        (VALIDATE_V1, _off_allow_list("PartialResponse", "validate")),
+        (PARSE_OBJ_V1, _off_allow_list("PartialResponse", "parse_obj")),
+        (FROM_ORM_V1, _off_allow_list("PartialResponse", "from_orm")),
+        (DICT_V1, _off_allow_list("PartialResponse", "dict")),
+        (COPY_V1, _off_allow_list("PartialResponse", "copy")),
+        (UPDATE_FORWARD_REFS_ON_INSTANCE, _off_allow_list("ProtocolMessage",
+                                                          "update_forward_refs")),
+        (FASTAPI_POE_FROM_DICT, _off_allow_list("PartialResponse", "from_dict")),
+        (GET_PYDANTIC_CORE_SCHEMA, Stop("guards", AttributeError,
+                                        _PRIVATE.format("__get_pydantic_core_schema__"))),
+        (GET_PYDANTIC_JSON_SCHEMA, Stop("guards", AttributeError,
+                                        _PRIVATE.format("__get_pydantic_json_schema__"))),
+        (PYDANTIC_FIELDS, Stop("guards", AttributeError, _PRIVATE.format("__pydantic_fields__"))),
+        (MODEL_VALIDATE_FROM_ATTRIBUTES, Stop("guards", TypeError, "Sender.model_validate("
+            "from_attributes=...) is not available to scripts: reads the attributes of any "
+            "object, past this guard")),
+        (MODEL_VALIDATE_EXTRA, Stop("guards", TypeError, "ProtocolMessage.model_validate("
+            f"extra=...) is not available to scripts: {_UNDECLARED}")),
+        (MODEL_VALIDATE_JSON_EXTRA, Stop("guards", TypeError, "ProtocolMessage."
+            f"model_validate_json(extra=...) is not available to scripts: {_UNDECLARED}")),
+    ],
+)  # fmt: skip
+def test_pydantic_names_off_the_allow_list_are_stopped(source: str, stop: Stop) -> None:
     assert stopped_by(source) == stop
 
 
@@ -184,13 +304,12 @@ def test_library_object_paths_already_refused(source: str, stop: Stop) -> None:
 def test_everyday_uses_of_these_objects_still_work() -> None:
     source = (
         "import fastapi_poe as fp, io\n"
-        "info = fp.PartialResponse.model_fields['text']\n"
         "p = fp.PartialResponse(text='x')\n"
-        "print(info.is_required(), p.model_copy(update=None).text, p.model_copy(deep=True).text,\n"
+        "print(p.model_copy(update=None).text, p.model_copy(deep=True).text,\n"
         "      fp.PartialResponse.model_json_schema(mode='serialization')['title'],\n"
         "      io.BytesIO(b'abc').getvalue())\n"
         "class B(Exception):\n"
         "    def __init__(self, why):\n        super().__init__(why)\n"
         "print(B('ok').args)\n"
     )
-    assert stopped_by(source) == Stop("", None, "True x x PartialResponse b'abc'\n('ok',)\n")
+    assert stopped_by(source) == Stop("", None, "x x PartialResponse b'abc'\n('ok',)\n")

@@ -8,9 +8,11 @@ import sys
 import types
 
 import fastapi_poe as fp
+import pydantic.fields
 import pytest
 
 from sandbox.policy.guards import (
+    PYDANTIC_MODEL_METHODS,
     SCRIPT_TYPE,
     guarded_apply,
     guarded_getattr,
@@ -85,13 +87,35 @@ def test_string_formatter_methods_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["parse_raw", "parse_file", "construct", "model_construct", "model_rebuild"]
+    "name",
+    [
+        *("parse_raw", "parse_file", "construct", "model_construct", "model_rebuild"),
+        *("model_fields", "model_config", "model_computed_fields", "model_extra"),
+        *("model_fields_set", "model_post_init", "from_dict", "validate", "nonexistent"),
+    ],
 )
-def test_pydantic_loaders_are_refused_on_classes_and_instances(name: str) -> None:
-    with pytest.raises(AttributeError, match=f"PartialResponse.{name} is not available"):
+def test_pydantic_names_off_the_allow_list_are_refused_on_classes_and_instances(
+    name: str,
+) -> None:
+    message = f"PartialResponse.{name} is not available to scripts: pydantic models offer"
+    with pytest.raises(AttributeError, match=message):
         guarded_getattr(fp.PartialResponse, name)
-    with pytest.raises(AttributeError, match=f"PartialResponse.{name} is not available"):
+    with pytest.raises(AttributeError, match=message):
         guarded_getattr(fp.PartialResponse(text="x"), name)
+    with pytest.raises(AttributeError, match=message.replace("PartialResponse", "super")):
+        guarded_getattr(super(fp.PartialResponse, fp.PartialResponse(text="x")), name)
+    assert guarded_getattr(fp.PartialResponse(text="x"), name, "default") == "default"
+
+
+def test_pydantic_allow_list_is_the_real_fields_and_reviewed_methods() -> None:
+    part = fp.PartialResponse(text="x")
+    for name in (*PYDANTIC_MODEL_METHODS, *fp.PartialResponse.model_fields):
+        guarded_getattr(part, name)  # each allowed, none raises
+    assert guarded_getattr(fp.ToolDefinition, "model_dump") is fp.ToolDefinition.model_dump
+    for ob in (pydantic.fields.FieldInfo, fp.PartialResponse.model_fields["text"]):
+        for name in ("from_annotation", "apply_typevars_map", "is_required", "annotation"):
+            with pytest.raises(AttributeError, match=f"FieldInfo.{name} is not available"):
+                guarded_getattr(ob, name)
 
 
 def test_pydantic_everyday_methods_work() -> None:
@@ -101,7 +125,7 @@ def test_pydantic_everyday_methods_work() -> None:
         'q = fp.PartialResponse.model_validate_json(\'{"text": "yo"}\')\n'
         "r = p.model_copy()\n"
         "out = (p.model_dump()['text'], q.text, r.text,\n"
-        "       'text' in fp.PartialResponse.model_fields,\n"
+        "       'text' in p.model_dump(),\n"
         "       fp.PartialResponse.model_json_schema()['title'], p.model_dump_json()[:8])\n"
     )
     assert outcome.globals["out"] == ("hi", "yo", "hi", True, "PartialResponse", '{"text":')
@@ -287,3 +311,46 @@ def test_type_takes_one_argument_and_never_hands_out_a_metaclass() -> None:
     assert str(outcome.error) == "type() takes one argument in scripts; use a class statement"
     outcome = run("import typing\nX = type[int]('X', (), {})\n")
     assert isinstance(outcome.error, TypeError)
+
+
+def test_everyday_fastapi_poe_uses_work_under_the_pydantic_allow_list() -> None:
+    outcome = ok(
+        "import fastapi_poe as fp\n"
+        "p = fp.PartialResponse(text='hi', is_replace_response=True)\n"
+        "parts = (p.text, p.is_replace_response, p.is_suggested_reply, p.attachment,\n"
+        "         p.tool_calls, p.data, p.index, hasattr(p, 'text'), hasattr(p, 'model_fields'),\n"
+        "         isinstance(p, fp.PartialResponse), type(p).__name__)\n"
+        "m = fp.MetaResponse(text='', suggested_replies=False)\n"
+        "e = fp.ErrorResponse(text='no', allow_retry=False)\n"
+        "t = fp.ToolDefinition(type='function', function={'name': 'f', 'description': 'd',\n"
+        "    'parameters': {'type': 'object', 'properties': {}, 'required': []}})\n"
+        "tool = (t.type, t.function.name, t.function.description, t.function.parameters.type,\n"
+        "        t.model_dump()['function']['name'])\n"
+        "c = fp.ToolCallDefinition(id='c1', type='function',\n"
+        "    function={'name': 'f', 'arguments': '{}'})\n"
+        "r = fp.ToolResultDefinition(role='tool', name='f', tool_call_id=c.id, content='ok')\n"
+        "a = fp.Attachment(url='https://x/y.png', content_type='image/png', name='y.png')\n"
+        "q = fp.ProtocolMessage(role='user', content='hey', attachments=[a],\n"
+        "                       sender=fp.Sender(id='u', name='Ann'))\n"
+        "msg = (q.role, q.content, q.attachments[0].url, q.attachments[0].name,\n"
+        "       q.attachments[0].content_type, q.attachments[0].parsed_content, q.sender.name,\n"
+        "       q.content_type)\n"
+        "same = fp.ProtocolMessage.model_validate(q.model_dump())\n"
+        "json_same = fp.ProtocolMessage.model_validate_json(q.model_dump_json())\n"
+        "copied = q.model_copy(deep=True)\n"
+        "schema = fp.ToolDefinition.model_json_schema()['title']\n"
+        "s = fp.SettingsResponse(introduction_message='hello')\n"
+        "try:\n"
+        "    fp.PartialResponse(text=1)\n"
+        "except ValueError as err:\n"
+        "    error = (type(err).__name__, err.errors()[0]['loc'])\n"
+        "out = (parts, m.suggested_replies, e.allow_retry, tool, c.function.arguments, r.content,\n"
+        "       msg, same == q, json_same == q, copied == q, schema, s.introduction_message,\n"
+        "       error)\n"
+    )
+    assert outcome.globals["out"] == (
+        ("hi", True, False, None, [], None, None, True, False, True, "PartialResponse"),
+        *(False, False, ("function", "f", "d", "object", "f"), "{}", "ok"),
+        ("user", "hey", "https://x/y.png", "y.png", "image/png", None, "Ann", "text/markdown"),
+        *(True, True, True, "ToolDefinition", "hello", ("ValidationError", ("text",))),
+    )
