@@ -88,12 +88,7 @@ def list_runs(
 ) -> Page[RunSummary]:
     """The script's runs, newest first (nested runs it made as a called bot included)."""
     found = store.list_runs(session, get_script(session, creator.id, name), page.limit, page.offset)
-    return Page(
-        items=[run_summary(r) for r in found.items],
-        total=found.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page.of(found, page.limit, page.offset, run_summary)
 
 
 @router.get("/{name}/runs/{run_id}")
@@ -119,9 +114,4 @@ def list_reports(
     including ``report_error`` requests that match no run."""
     script = get_script(session, creator.id, name)
     found = store.list_reports(session, script, page.limit, page.offset)
-    return Page(
-        items=[report_out(r) for r in found.items],
-        total=found.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page.of(found, page.limit, page.offset, report_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
@@ -11,6 +12,7 @@ import fastapi_poe as fp
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.names import NAME_PATTERN, NAME_RULE, is_valid_name
+from service.store.listing import Listing
 
 ACCESS_KEY_CHARS = 32  # SPEC §5
 # Visible ASCII only: the key travels in an Authorization header.
@@ -144,6 +146,12 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, found: Listing, limit: int, offset: int, convert: Callable[[Any], T]) -> Page[T]:
+        """The page answering a store listing, each row converted for the response."""
+        items = [convert(row) for row in found.items]
+        return cls(items=items, total=found.total, limit=limit, offset=offset)
 
 
 class ErrorOut(BaseModel):

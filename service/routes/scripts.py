@@ -109,12 +109,7 @@ def list_scripts(
 ) -> Page[ScriptSummary]:
     """Your scripts, by name."""
     found = store.list_scripts(session, creator.id, page.limit, page.offset)
-    return Page(
-        items=[_summary(s, settings) for s in found.items],
-        total=found.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page.of(found, page.limit, page.offset, lambda s: _summary(s, settings))
 
 
 @router.get("/{name}")
@@ -164,12 +159,7 @@ def list_versions(
     """The script's versions, newest first."""
     script = store.get_script(session, creator.id, name)
     found = store.list_versions(session, script, page.limit, page.offset)
-    return Page(
-        items=[_version_summary(v) for v in found.items],
-        total=found.total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    return Page.of(found, page.limit, page.offset, _version_summary)
 
 
 @router.get("/{name}/versions/{number}")

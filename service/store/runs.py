@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
-from service.store.scripts import Listing
+from service.store.listing import Listing, list_page
 from service.store.tables import Report, Run, RunEvent, Script, utcnow
 
 
@@ -106,12 +106,8 @@ def expire_stale_runs(session: Session, older_than: datetime) -> int:
 
 
 def list_runs(session: Session, script: Script, limit: int, offset: int) -> Listing:
-    where = Run.script_id == script.id
-    total = session.scalar(select(func.count()).select_from(Run).where(where)) or 0
-    items = session.scalars(
-        select(Run).where(where).order_by(Run.started_at.desc(), Run.id).limit(limit).offset(offset)
-    ).all()
-    return Listing(list(items), total)
+    order = (Run.started_at.desc(), Run.id)
+    return list_page(session, Run, Run.script_id == script.id, order, limit, offset)
 
 
 def get_run(session: Session, script: Script, run_id: uuid.UUID) -> Run:
@@ -161,16 +157,8 @@ def add_report(
 
 
 def list_reports(session: Session, script: Script, limit: int, offset: int) -> Listing:
-    where = Report.script_id == script.id
-    total = session.scalar(select(func.count()).select_from(Report).where(where)) or 0
-    items = session.scalars(
-        select(Report)
-        .where(where)
-        .order_by(Report.received_at.desc(), Report.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return Listing(list(items), total)
+    order = (Report.received_at.desc(), Report.id.desc())
+    return list_page(session, Report, Report.script_id == script.id, order, limit, offset)
 
 
 def reports_of_run(session: Session, run: Run) -> list[Report]:

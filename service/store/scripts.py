@@ -4,25 +4,17 @@ except :func:`find_script`, which serves the public bot URL."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import NameTaken, NotFound
 from service.names import check_name, is_valid_name, name_key
 from service.sources import CheckedSource
+from service.store.listing import Listing, list_page
 from service.store.tables import Script, ScriptVersion, utcnow
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One page of rows and the count of all rows."""
-
-    items: list[Any]
-    total: int
 
 
 def create_script(
@@ -72,11 +64,7 @@ def get_script(session: Session, creator_id: int, name: str, *, lock: bool = Fal
 
 def list_scripts(session: Session, creator_id: int, limit: int, offset: int) -> Listing:
     where = Script.creator_id == creator_id
-    total = session.scalar(select(func.count()).select_from(Script).where(where)) or 0
-    items = session.scalars(
-        select(Script).where(where).order_by(Script.name_key).limit(limit).offset(offset)
-    ).all()
-    return Listing(list(items), total)
+    return list_page(session, Script, where, (Script.name_key,), limit, offset)
 
 
 def get_version(session: Session, script: Script, number: int) -> ScriptVersion:
@@ -96,15 +84,7 @@ def current_version(session: Session, script: Script) -> ScriptVersion:
 
 def list_versions(session: Session, script: Script, limit: int, offset: int) -> Listing:
     where = ScriptVersion.script_id == script.id
-    total = session.scalar(select(func.count()).select_from(ScriptVersion).where(where)) or 0
-    items = session.scalars(
-        select(ScriptVersion)
-        .where(where)
-        .order_by(ScriptVersion.number.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return Listing(list(items), total)
+    return list_page(session, ScriptVersion, where, (ScriptVersion.number.desc(),), limit, offset)
 
 
 def add_version(session: Session, script: Script, source: CheckedSource) -> ScriptVersion:
