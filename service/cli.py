@@ -7,13 +7,11 @@ every message goes to standard error.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from service.errors import ScriptbotsError
@@ -162,25 +160,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
     return 1 if problems else 0
 
 
-def _local_sandbox() -> ModuleType | None:
-    """``sandbox.local``: the sandbox's own runner (no server, no database)."""
-    try:
-        return importlib.import_module("sandbox.local")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sandbox.local":
-            raise
-        _say("error: this installation has no local sandbox runner (sandbox/local.py)")
-        return None
-
-
 def cmd_run(args: argparse.Namespace, settings: Settings | None) -> int:
-    local = _local_sandbox()
-    return 1 if local is None else int(local.run_file(args.file, args.query, args.bot_base))
+    from service.runs.local import run_file  # imported here: only this command starts a pool
+
+    return run_file(args.file, args.query, args.bot_base)
 
 
 def cmd_check_sandbox(args: argparse.Namespace, settings: Settings | None) -> int:
-    local = _local_sandbox()
-    return 1 if local is None else int(local.check_sandbox())
+    from sandbox.local import check_sandbox
+
+    return check_sandbox()
 
 
 # Commands that need no Settings (no database, no secret key).

@@ -11,7 +11,8 @@ from pathlib import Path
 import fastapi_poe as fp
 import pytest
 
-from sandbox.local import check_sandbox, run_file
+from sandbox.local import check_sandbox
+from service.runs.local import run_file
 from tests.upstream import serve_app
 
 SCRIPTBOTS = str(Path(sys.executable).parent / "scriptbots")
