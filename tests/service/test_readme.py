@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from service.settings import ENV_PREFIX, Settings
@@ -18,6 +20,38 @@ def _section(heading: str) -> str:
     start = README.index(f"\n## {heading}\n")
     end = README.find("\n## ", start + 1)
     return README[start : end if end != -1 else None]
+
+
+def _blocks(language: str, heading: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", _section(heading), re.DOTALL)
+
+
+ShellRunner = Callable[[str], subprocess.CompletedProcess[str]]
+
+
+@contextmanager
+def tour_server(tmp_path: Path) -> Iterator[tuple[int, ShellRunner]]:
+    """A real server on a free port, as `make run` would serve it (the same database and
+    secret for the server and the tour's CLI); yields the port and a runner of README shell
+    snippets, with the README's port replaced by the real one."""
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "scriptbots").symlink_to(SCRIPTBOTS)
+    env = clean_environment()
+    port = free_port()
+
+    def run_shell(script: str) -> subprocess.CompletedProcess[str]:
+        script = script.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    with serving(cwd=tmp_path, env=env, port=port):
+        yield port, run_shell
 
 
 def test_configuration_table_lists_every_setting() -> None:
@@ -37,23 +71,9 @@ def test_configuration_defaults_match_the_code() -> None:
 
 
 def test_curl_tour_works_verbatim(tmp_path: Path) -> None:
-    tour = re.search(r"```sh\n(.*?)```", _section("Five-minute tour"), re.DOTALL)
-    assert tour is not None
-    # As `make run` would: the same database and secret for the server and the tour's CLI.
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "scriptbots").symlink_to(SCRIPTBOTS)
-    env = clean_environment()
-    port = free_port()
-    script = tour.group(1).replace("127.0.0.1:8000", f"127.0.0.1:{port}")
-    with serving(cwd=tmp_path, env=env, port=port):
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    (tour,) = _blocks("sh", "Five-minute tour")
+    with tour_server(tmp_path) as (port, run_shell):
+        done = run_shell(tour)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 9, done.stdout

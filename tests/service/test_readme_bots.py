@@ -9,12 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.processes import SCRIPTBOTS, clean_environment, free_port, serving
-from tests.service.test_readme import _section
-
-
-def _blocks(language: str, heading: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", _section(heading), re.DOTALL)
+from tests.service.test_readme import _blocks, tour_server
 
 
 def test_querying_a_bot_works_verbatim(tmp_path: Path) -> None:
@@ -22,22 +17,8 @@ def test_querying_a_bot_works_verbatim(tmp_path: Path) -> None:
     variables = "\n".join(line for line in tour.splitlines() if re.match(r"^[A-Z]+=", line))
     (snippet,) = _blocks("sh", "Your script as a Poe bot")
     (python,) = _blocks("python", "Your script as a Poe bot")
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "scriptbots").symlink_to(SCRIPTBOTS)
-    env = clean_environment()
-    port = free_port()
-    script = f'{variables}\n{snippet}\necho "TOKEN=$TOKEN"\n'.replace(
-        "127.0.0.1:8000", f"127.0.0.1:{port}"
-    )
-    with serving(cwd=tmp_path, env=env, port=port):
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    with tour_server(tmp_path) as (port, run_shell):
+        done = run_shell(f'{variables}\n{snippet}\necho "TOKEN=$TOKEN"\n')
         assert done.returncode == 0, done.stderr
         token = done.stdout.rsplit("TOKEN=", 1)[1].strip()
         program = python.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("sb_...", token)
