@@ -26,6 +26,7 @@ from service.errors import NotFound
 from service.routes.deps import OrchestratorDep, SettingsDep
 from service.routes.schemas import ErrorOut
 from service.routes.sse import sse_response
+from service.routes.unstorable import find_unstorable
 from service.runs.hosted import BotCaller
 from service.runs.orchestrator import Orchestrator
 
@@ -141,31 +142,12 @@ async def _json_object(request: Request) -> dict[str, Any]:
         raise HTTPException(400, f"The body is not JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "The body is not a JSON object.")
-    problem = _unstorable(body, 0)
-    if problem:
-        raise HTTPException(400, problem)
+    problem = find_unstorable(body, MAX_BODY_DEPTH)
+    if problem == "depth":
+        raise HTTPException(400, f"The body is nested more than {MAX_BODY_DEPTH} levels deep.")
+    if problem == "surrogate":
+        raise HTTPException(400, "The body's text must be valid Unicode (no lone surrogates).")
     return body
-
-
-def _unstorable(value: Any, depth: int) -> str | None:
-    if depth > MAX_BODY_DEPTH:
-        return f"The body is nested more than {MAX_BODY_DEPTH} levels deep."
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "The body's text must be valid Unicode (no lone surrogates)."
-        return None
-    items: list[Any] = []
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    for item in items:
-        problem = _unstorable(item, depth + 1)
-        if problem:
-            return problem
-    return None
 
 
 def _check_ids(**ids: object) -> None:

@@ -12,6 +12,7 @@ import fastapi_poe as fp
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from service.names import NAME_PATTERN, NAME_RULE, is_valid_name
+from service.routes.unstorable import find_unstorable
 from service.store.listing import Listing
 
 ACCESS_KEY_CHARS = 32  # SPEC §5
@@ -58,33 +59,15 @@ BotSettings = Annotated[
 ]
 
 
-def _reject_unencodable(value: Any) -> None:
-    """Lone surrogates can be neither stored nor sent back as UTF-8: refuse them at the door."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (no lone surrogates)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_unencodable(key)
-            _reject_unencodable(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_unencodable(item)
-    elif isinstance(value, BaseModel):
-        # Python mode: JSON mode would already have turned a lone surrogate in a dict key
-        # into U+FFFD, and the text would be stored changed instead of refused.
-        _reject_unencodable(value.model_dump())
-
-
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
     def _encodable(self) -> Self:
+        # Lone surrogates can be neither stored nor sent back as UTF-8: refused at the door.
         for name in self.model_fields_set:
-            _reject_unencodable(getattr(self, name))
+            if find_unstorable(getattr(self, name)):
+                raise ValueError("text must be valid Unicode (no lone surrogates)")
         return self
 
 
