@@ -240,6 +240,10 @@ async def test_bot_error_becomes_an_error_event_without_retry() -> None:
             "The script reached its CPU time limit of 3 seconds.",
         ),
         (RunEnd(status="killed", limit="memory"), "The script reached its memory limit of 64 MB."),
+        (  # the child's generic sentence adds nothing to the one naming the limit
+            RunEnd(status="error", limit="memory", error="The run reached its memory limit."),
+            "The script reached its memory limit of 64 MB.",
+        ),
         (RunEnd(status="error", limit="bot_calls"), "The script reached its limit of 2 bot calls."),
         (
             RunEnd(status="error", limit="recursion", error="RecursionError: too deep"),
