@@ -17,6 +17,7 @@ from sandbox.poe.errors import BotError, LimitReached
 from sandbox.poe.namespace import ScriptNamespace, build_namespace
 from sandbox.poe.port import HostPort
 from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
+from sandbox.policy.modules import import_hook_for
 from sandbox.protocol import LimitName, RunEnd, RunStart
 
 _LIMIT_NAMES = frozenset(typing.get_args(LimitName))
@@ -92,6 +93,7 @@ def _prepare(
         script_vars = script_globals(
             poe=namespace.poe, print_function=namespace.print, input_function=namespace.input
         )
+        script_vars["__builtins__"]["__import__"] = import_hook_for(namespace.poe)
         return code, script_vars
     # Test-only: plain Python, to show what the operating-system layer contains on its own.
     code = compile(source, "<script>", "exec", dont_inherit=True)

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 from sandbox.policy.guards import (
     SCRIPT_TYPE,
     ScriptEnumType,
+    guarded_getattr,
     is_script_class,
     register_script_class,
 )
@@ -46,6 +47,21 @@ ALLOWED_MODULES: dict[str, str] = {
     **dict.fromkeys(_names("hashlib uuid"), "digests and identifiers; no I/O"),
     "io": "StringIO and BytesIO (in memory)",
     "fastapi_poe": "the protocol types, as `import fastapi_poe as fp` (SPEC §8)",
+    **dict.fromkeys(
+        _names("fastapi_poe.types fastapi_poe.client fastapi_poe.base"),
+        "where fastapi_poe defines its types (`from fastapi_poe.types import SettingsResponse`)",
+    ),
+}
+
+#: Submodules that show only the names of their parent's reviewed proxy defined there: the
+#: same surface as ``fp`` (fastapi_poe.types also holds pydantic's BaseModel, Field, ...).
+PARENT_SURFACE: dict[str, str] = dict.fromkeys(
+    _names("fastapi_poe.types fastapi_poe.client fastapi_poe.base"), "fastapi_poe"
+)
+
+#: Names ``import`` gives that are not modules: each run's own objects (import_hook_for).
+RUN_MODULES: dict[str, str] = {
+    "poe": "the run's global `poe` itself (Poe's runtime: `import poe` is the same object)",
 }
 
 _SERVING = "serves or calls bots over the network; bot calls go through poe.call (SPEC §8)"
@@ -229,6 +245,7 @@ class ModuleProxy:
 ModuleProxy.__name__ = ModuleProxy.__qualname__ = "module"
 
 _proxies: dict[str, ModuleProxy] = {}
+_ABSENT = object()
 
 
 def public_names(module: types.ModuleType) -> list[str]:
@@ -238,18 +255,27 @@ def public_names(module: types.ModuleType) -> list[str]:
     return [name for name in names if type(name) is str and not name.startswith("_")]
 
 
+def _own_attrs(name: str) -> dict[str, object]:
+    """The names a proxy of ``name`` shows, its allowed submodules aside."""
+    module = importlib.import_module(name)
+    if name in PARENT_SURFACE:
+        parent = _own_attrs(PARENT_SURFACE[name])
+        return {a: v for a, v in parent.items() if vars(module).get(a, _ABSENT) is v}
+    denied, wrapped = DENIED_NAMES.get(name, {}), WRAPPED_NAMES.get(name, {})
+    attrs: dict[str, object] = {}
+    for attr in public_names(module):
+        value = getattr(module, attr)
+        if attr in denied or isinstance(value, types.ModuleType):
+            continue
+        attrs[attr] = wrapped[attr][0] if attr in wrapped else value
+    return attrs
+
+
 def module_proxy(name: str) -> ModuleProxy:
     """The proxy of allowed module ``name`` (built once; read-only, so shared by runs)."""
     proxy = _proxies.get(name)
     if proxy is None:
-        module = importlib.import_module(name)
-        denied, wrapped = DENIED_NAMES.get(name, {}), WRAPPED_NAMES.get(name, {})
-        attrs: dict[str, object] = {}
-        for attr in public_names(module):
-            value = getattr(module, attr)
-            if attr in denied or isinstance(value, types.ModuleType):
-                continue
-            attrs[attr] = wrapped[attr][0] if attr in wrapped else value
+        attrs = _own_attrs(name)
         for sub in ALLOWED_MODULES:
             parent, _, child = sub.rpartition(".")
             if parent == name:
@@ -280,6 +306,40 @@ def import_hook(
     if name not in ALLOWED_MODULES:
         raise ImportError(f"import of {name!r} is not allowed in scripts", name=name)
     return module_proxy(name if fromlist else name.partition(".")[0])
+
+
+def _guarded_view(target: object) -> object:
+    """What ``from poe import X`` reads: ``target`` through the attribute guard, as ``poe.X``
+    would be read (the import statement's own attribute read skips ``_getattr_``)."""
+
+    class module:
+        __slots__ = ()
+
+        def __getattr__(self, attr: str) -> object:
+            return guarded_getattr(target, attr)
+
+        def __repr__(self) -> str:
+            return "<module 'poe'>"
+
+    return module()
+
+
+def import_hook_for(poe: object) -> Callable[..., Any]:
+    """One run's ``__import__``: ``import poe`` is ``poe`` (RUN_MODULES), the rest import_hook."""
+    names = _guarded_view(poe)
+
+    def run_import_hook(
+        name: str,
+        globals: object = None,
+        locals: object = None,
+        fromlist: object = None,
+        level: int = 0,
+    ) -> object:
+        if name == "poe" and not level and type(fromlist) is not list:
+            return names if fromlist else poe
+        return import_hook(name, globals, locals, fromlist, level)
+
+    return run_import_hook
 
 
 #: Modules the template process must import before forking: the allowed ones, and those

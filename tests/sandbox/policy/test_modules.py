@@ -237,13 +237,48 @@ def test_refused_imports_name_the_module() -> None:
     for statement, module in [
         ("import os", "os"),
         ("import json.decoder", "json.decoder"),
-        ("from fastapi_poe import types", None),
+        ("from fastapi_poe import client_session", None),
+        ("import fastapi_poe.templates", "fastapi_poe.templates"),
     ]:
         outcome = run(statement + "\n")
         assert isinstance(outcome.error, ImportError)
         if module:
             assert str(outcome.error) == f"import of {module!r} is not allowed in scripts"
             assert outcome.error.name == module
+
+
+def test_fastapi_poe_type_submodules_show_the_reviewed_surface_of_fp() -> None:
+    outcome = ok(
+        "from fastapi_poe.types import SettingsResponse, ParameterControls, Section, Slider\n"
+        "import fastapi_poe as fp\nimport fastapi_poe.types\nimport fastapi_poe.types as t\n"
+        "from fastapi_poe.client import BotError\n"
+        "same = (SettingsResponse is fp.SettingsResponse, t is fastapi_poe.types is fp.types,"
+        " BotError is fp.BotError)\n"
+        "s = SettingsResponse(parameter_controls=ParameterControls(api_version='2', sections=["
+        "Section(name='S', controls=[Slider(label='T', parameter_name='t', min_value=0,"
+        " max_value=1, step=0.1, default_value=0.5)])]))\n"
+    )
+    assert outcome.globals["same"] == (True, True, True)
+    fp_names = set(dir(module_proxy("fastapi_poe")))
+    for sub in ("fastapi_poe.types", "fastapi_poe.client", "fastapi_poe.base"):
+        names = set(dir(module_proxy(sub)))
+        assert names and names <= fp_names, sub
+        for name in names:
+            assert getattr(module_proxy(sub), name) is getattr(module_proxy("fastapi_poe"), name)
+    assert "SettingsResponse" in dir(module_proxy("fastapi_poe.types"))
+
+
+def test_fastapi_poe_types_keeps_pydantic_and_serving_names_out() -> None:
+    for statement in (
+        "from fastapi_poe.types import BaseModel",
+        "from fastapi_poe.types import Field",
+        "from fastapi_poe.types import RequestContext",
+        "from fastapi_poe.client import stream_request",
+        "from fastapi_poe.base import PoeBot",
+        "from fastapi_poe.base import make_app",
+    ):
+        outcome = run(statement + "\n")
+        assert isinstance(outcome.error, ImportError), statement
 
 
 def test_hook_serves_c_code_from_loaded_modules_only() -> None:
