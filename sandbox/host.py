@@ -41,12 +41,12 @@ logger = logging.getLogger(__name__)
 _START_TIMEOUT_S = 120.0  # importing the runtime on a cold, busy machine
 _RESTART_DELAY_S = 1.0
 _MAX_SLOTS = 4096  # each slot holds a uid of its own (isolation/ids.py has 5000)
-_LimitsKey = tuple[int, int, int]
+_LimitsKey = tuple[int, int, int, int]
 
 
 def _key(limits: Limits) -> _LimitsKey:
     """The limits a child applies to itself before its run is known."""
-    return (limits.cpu_s, limits.memory_mb, limits.max_threads)
+    return (limits.cpu_s, limits.memory_mb, limits.max_threads, limits.disk_mb)
 
 
 class _Child:
@@ -250,8 +250,10 @@ class SandboxPool:
                 live = [c for c in queue if not c.exited.done()]
                 if len(live) >= self._spare_target or not self._free_slots:
                     return
-                cpu_s, memory_mb, max_threads = key
-                limits = Limits(cpu_s=cpu_s, memory_mb=memory_mb, max_threads=max_threads)
+                cpu_s, memory_mb, max_threads, disk_mb = key
+                limits = Limits(
+                    cpu_s=cpu_s, memory_mb=memory_mb, max_threads=max_threads, disk_mb=disk_mb
+                )
                 child = await self._spawn(limits)
                 if key == self._spare_key:
                     queue.append(child)

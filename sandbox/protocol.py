@@ -58,12 +58,13 @@ class ProtocolError(ValueError):
 class Limits:
     """What one run may use (SPEC §2). Given to the sandbox instead of any settings object."""
 
-    timeout_s: float = 120.0
+    timeout_s: float = 600.0  # Poe's response deadline
     cpu_s: int = 30
-    memory_mb: int = 256
+    memory_mb: int = 1024
     max_output_chars: int = 100_000
     max_bot_calls: int = 10
     max_threads: int = 32
+    disk_mb: int = 256  # the scratch directory (a tmpfs: counted as memory, on top of it)
 
 
 @dataclass(frozen=True)

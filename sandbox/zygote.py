@@ -101,7 +101,7 @@ class Template:
         gc.freeze()  # children do not touch (copy) the template's objects when they collect
 
     def _prepare_isolation(self) -> None:
-        from sandbox.isolation import cgroups, ids, landlock, namespaces
+        from sandbox.isolation import cgroups, filesystem, ids, landlock, namespaces
 
         self.root = os.geteuid() == 0
         report = self.report
@@ -133,6 +133,8 @@ class Template:
             report["cgroup_memory"] = (False, reason)
             report["cgroup_pids"] = (False, reason)
         self.landlock_abi = landlock.abi_version()
+        project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.libraries = filesystem.library_dirs(sys.path, project)
         self._probe()
         if self.uids is not None and report.get("unprivileged_uid", (False, ""))[0]:
             last = self.uids.uid(self.slots - 1)
@@ -157,6 +159,7 @@ class Template:
             cgroup_dirs=dirs,
             as_user=not self.root,
             landlock_abi=self.landlock_abi,
+            libraries=self.libraries,
         )
 
     def _probe(self) -> None:
@@ -300,8 +303,9 @@ class _Child:
 
 
 def _cgroup_memory_bytes(limits: Any) -> int:
-    # The run's memory plus the template pages its child copies when it writes to them.
-    return (limits.memory_mb + _COPY_ON_WRITE_MB) * 1024 * 1024
+    # The run's memory, its scratch directory (tmpfs pages are charged to their writer) and
+    # the template pages its child copies when it writes to them.
+    return (limits.memory_mb + limits.disk_mb + _COPY_ON_WRITE_MB) * 1024 * 1024
 
 
 _COPY_ON_WRITE_MB = 32
@@ -316,6 +320,9 @@ def _preimport() -> None:
     from sandbox import policy
 
     policy.warm_up()  # PREIMPORT and the allowed modules' proxies
+    from sandbox.policy.modules import preload_native
+
+    preload_native()  # for what runs import later from the read-only library
     import encodings
 
     for module in pkgutil.iter_modules(encodings.__path__):

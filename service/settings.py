@@ -53,9 +53,14 @@ class Settings(BaseSettings):
         AnyHttpUrl(FASTAPI_POE_UPLOAD_BASE),
         description="Where attachments go when a query came from Poe.",
     )
-    run_timeout_s: Positive = Field(120, description="Wall-clock limit of one run, seconds.")
+    run_timeout_s: Positive = Field(
+        600, description="Wall-clock limit of one run, seconds (Poe's response deadline)."
+    )
     run_cpu_s: Positive = Field(30, description="CPU-time limit of one run, seconds.")
-    run_memory_mb: Positive = Field(256, description="Memory limit of one run, MiB.")
+    run_memory_mb: Positive = Field(1024, description="Memory limit of one run, MiB.")
+    run_disk_mb: Positive = Field(
+        256, description="Size of one run's scratch directory, MiB (memory on top of the above)."
+    )
     run_max_bot_calls: Positive = Field(10, description="Bot calls one query may make.")
     run_max_output_chars: Positive = Field(
         100_000, description="Response text one run may produce."

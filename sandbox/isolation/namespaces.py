@@ -7,7 +7,8 @@
 - pid: the template forks each child as pid 1 of a new pid namespace (``unshare`` then
   ``setns`` back, so the next fork can do it again), so no other pid can even be named;
 - mount, IPC, UTS: new per child; the mount namespace gets an empty, read-only tmpfs as its
-  root, so a path names nothing at all, even with Landlock missing;
+  root with only the run's scratch directory and the read-only Python library in it
+  (filesystem.py), so no path names a host file, even with Landlock missing;
 - user: only without root, to be allowed the others.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 
+from sandbox.isolation import filesystem
 from sandbox.isolation._libc import check, libc
 
 CLONE_NEWNS = 0x00020000
@@ -24,13 +26,6 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-_ROOT_CANDIDATES = ("/tmp", "/mnt", "/proc")  # any existing directory will do: it is covered
 
 
 def unshare(flags: int) -> None:
@@ -64,31 +59,24 @@ class PidNamespaceForker:
             libc.setns(self._own, CLONE_NEWPID)
 
 
-def enter_run_namespaces(*, as_user: bool) -> None:
-    """New mount, IPC and UTS namespaces (and user and network ones when not root), then an
-    empty read-only root. The caller has already read what it needs from the file system."""
-    uid, gid = os.getuid(), os.getgid()
+def enter_run_namespaces(
+    *, as_user: bool, disk_mb: int, uid: int, gid: int, libraries: tuple[str, ...]
+) -> None:
+    """New mount, IPC and UTS namespaces (and user and network ones when not root), then the
+    run's own root (filesystem.py). The caller has already read what it needs from files."""
+    own_uid, own_gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
     if as_user:
         flags |= CLONE_NEWUSER | CLONE_NEWNET
     unshare(flags)
     if as_user:
         _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        _write("/proc/self/uid_map", f"{own_uid} {own_uid} 1")
+        _write("/proc/self/gid_map", f"{own_gid} {own_gid} 1")
+        uid = gid = -1  # the scratch directory is the mounter's: the service's own uid
     name = b"sandbox"
     check(libc.sethostname(name, len(name)), "sethostname")
-    check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount private")
-    target = next(path for path in _ROOT_CANDIDATES if os.path.isdir(path))
-    flags_ro = _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
-    check(
-        libc.mount(
-            b"sandbox", target.encode(), b"tmpfs", flags_ro, b"size=4k,nr_inodes=2,mode=555"
-        ),
-        "mount empty root",
-    )
-    os.chroot(target)
-    os.chdir("/")
+    filesystem.build_root(disk_mb=disk_mb, uid=uid, gid=gid, libraries=libraries)
 
 
 def drop_capabilities() -> None:

@@ -18,7 +18,16 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sandbox.isolation import cgroups, ids, landlock, namespaces, process, rlimits, seccomp
+from sandbox.isolation import (
+    cgroups,
+    filesystem,
+    ids,
+    landlock,
+    namespaces,
+    process,
+    rlimits,
+    seccomp,
+)
 from sandbox.protocol import Limits
 
 
@@ -43,12 +52,13 @@ class Setup:
     cgroup_dirs: tuple[str, ...] = ()
     as_user: bool = False  # not root: make a user namespace to be allowed the others
     landlock_abi: int = 0
+    libraries: tuple[str, ...] = ()  # read-only in the child (filesystem.library_dirs)
 
 
 def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> None:
     """Apply the enabled protections in order. With ``report`` (the probe): try every one,
     record (active, detail) per protection and go on; without: raise IsolationFailed."""
-    state = {"footprint": 0}
+    state = {"footprint": 0, "own_root": False}
 
     def step(name: str | tuple[str, ...], action: Callable[[], str | dict[str, str]]) -> None:
         names = (name,) if isinstance(name, str) else name
@@ -96,13 +106,21 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
     step(("cgroup_memory", "cgroup_pids"), join_cgroups)
 
     def enter_namespaces() -> dict[str, str]:
-        namespaces.enter_run_namespaces(as_user=setup.as_user)
+        namespaces.enter_run_namespaces(
+            as_user=setup.as_user,
+            disk_mb=setup.limits.disk_mb,
+            uid=setup.uid,
+            gid=setup.gid,
+            libraries=setup.libraries,
+        )
+        state["own_root"] = True
         inside = ""
         if setup.as_user:
             namespaces.drop_capabilities()
             inside = ", inside a user namespace (not root)"
         return {
-            "mount_namespace": "per run, an empty read-only tmpfs as root" + inside,
+            "mount_namespace": f"per run: a read-only root holding only the Python library "
+            f"(read-only) and a fresh {setup.limits.disk_mb} MB scratch directory" + inside,
             "ipc_uts_namespaces": "per run" + inside,
             "network_namespace": "per run, no interface up" + inside,
         }
@@ -136,7 +154,9 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
     def restrict_landlock() -> str:
         if setup.landlock_abi < 1:
             raise OSError("the kernel has no Landlock (CONFIG_SECURITY_LANDLOCK, lsm=)")
-        landlock.restrict_self(setup.landlock_abi)
+        # The scratch directory exists only in the run's own root: never grant the host's.
+        writable = (filesystem.SCRATCH,) if state["own_root"] else ()
+        landlock.restrict_self(setup.landlock_abi, readable=setup.libraries, writable=writable)
         return landlock.describe(setup.landlock_abi)
 
     step("landlock", restrict_landlock)
@@ -159,6 +179,9 @@ def verify(report: dict[str, tuple[bool, str]], uid: int) -> None:
     expect("mount_namespace", not os.path.exists("/etc"), "the host's files are visible")
     expect("ipc_uts_namespaces", socket.gethostname() == "sandbox", "the host name is the host's")
     expect("landlock", _denied(lambda: os.listdir("/")), "a directory could be read")
+    expect(
+        "mount_namespace", _writable(filesystem.SCRATCH), "the scratch directory is not writable"
+    )
     expect("seccomp", _denied(socket.socket), "a socket could be created")
 
 
@@ -170,6 +193,17 @@ def _denied(action: Callable[[], object]) -> bool:
     except OSError as exc:
         return exc.errno in (errno.EPERM, errno.EACCES)
     return False
+
+
+def _writable(directory: str) -> bool:
+    path = os.path.join(directory, ".probe")
+    try:
+        with open(path, "w") as file:
+            file.write("x")
+        os.unlink(path)
+    except OSError:
+        return False
+    return True
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,12 +16,14 @@ PROTECTIONS: dict[str, str] = {
     "cgroup_pids": "tasks of the run capped by a cgroup",
     "pid_namespace": "the child is pid 1 of its own pid namespace: no other pid exists",
     "network_namespace": "no network interface",
-    "mount_namespace": "own mount namespace with an empty, read-only root",
+    "mount_namespace": "own mount namespace: a read-only root with only the Python library "
+    "(read-only) and the run's fresh scratch directory",
     "ipc_uts_namespaces": "own System V IPC and host name",
-    "rlimits": "CPU time, address space, no files, no core dump, few descriptors",
+    "rlimits": "CPU time, address space, file size, no core dump, few descriptors",
     "unprivileged_uid": "an unprivileged uid and gid of its own, no groups",
     "no_new_privs": "no privilege gained later; not dumpable, not traceable",
-    "landlock": "Landlock: no file access, no TCP, signals and abstract sockets scoped",
+    "landlock": "Landlock: files of the scratch directory and (read-only) the Python library "
+    "only, no TCP, signals and abstract sockets scoped",
     "seccomp": "seccomp: no exec, fork, sockets, ptrace, mounts, namespaces or kernel APIs",
 }
 

@@ -10,6 +10,7 @@ code importing lazily (``datetime.strptime`` → ``_strptime``) works without fi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -363,3 +364,31 @@ PREIMPORT: tuple[str, ...] = (
         )
     ),
 )
+
+#: Native code the template loads before forking, for modules a run imports later from the
+#: read-only library (isolation/filesystem.py): the C library dependencies outside that
+#: library (libsqlite3, liblzma, libstdc++ ...) cannot be opened from inside the sandbox, and
+#: the dynamic loader reuses a library already loaded under the same name without a file.
+NATIVE_PRELOAD: dict[str, str] = {
+    **dict.fromkeys(
+        _names("_sqlite3 _lzma _bz2 zlib _ssl _hashlib _uuid pyexpat _ctypes _decimal"),
+        "the standard library's extension modules that link a system library",
+    ),
+}
+#: System libraries that manylinux wheels (numpy, pandas, Pillow, lxml ...) may link.
+NATIVE_SYSTEM_LIBRARIES = _names(
+    "libstdc++.so.6 libgcc_s.so.1 libz.so.1 libm.so.6 libmvec.so.1 libresolv.so.2 "
+    "librt.so.1 libdl.so.2 libpthread.so.0"
+)
+
+
+def preload_native() -> None:
+    """Load NATIVE_PRELOAD and NATIVE_SYSTEM_LIBRARIES (the template, before forking)."""
+    import ctypes
+
+    for name in NATIVE_PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    for library in NATIVE_SYSTEM_LIBRARIES:
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(library)

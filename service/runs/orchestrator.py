@@ -165,6 +165,7 @@ class Orchestrator:
             timeout_s=float(settings.run_timeout_s),
             cpu_s=settings.run_cpu_s,
             memory_mb=settings.run_memory_mb,
+            disk_mb=settings.run_disk_mb,
             max_output_chars=settings.run_max_output_chars,
             max_bot_calls=settings.run_max_bot_calls,
         )

@@ -27,7 +27,9 @@ def test_defaults_follow_the_spec() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.base_url == "http://127.0.0.1:8000"
     assert str(settings.poe_api_base) == "https://api.poe.com/bot/"
-    assert (settings.run_timeout_s, settings.run_cpu_s, settings.run_memory_mb) == (120, 30, 256)
+    # SPEC §10: defaults closer to Poe's (issue 9).
+    assert (settings.run_timeout_s, settings.run_cpu_s, settings.run_memory_mb) == (600, 30, 1024)
+    assert settings.run_disk_mb == 256
     assert (settings.run_max_bot_calls, settings.run_max_output_chars) == (10, 100_000)
     assert settings.creator_max_concurrent_runs == 8
     assert settings.allow_signup is True
