@@ -5,6 +5,7 @@ a RunStart and its RunServices, and reads events until the one RunEnd.
 """
 
 from sandbox.errors import BotCallLimit, BotCallRefused, SandboxError, SandboxUnavailable
+from sandbox.extraction import needs_settings_run
 from sandbox.host import SandboxPool
 from sandbox.isolation.status import Protection, SandboxStatus
 from sandbox.policy.compiler import Problem, check_source
@@ -13,8 +14,10 @@ from sandbox.protocol import (
     BotCallRequest,
     ChatEvent,
     Limits,
+    MessageFailed,
     RunEnd,
     RunStart,
+    SettingsUpdated,
     Started,
 )
 from sandbox.services import RunServices
@@ -26,6 +29,7 @@ __all__ = [
     "BotCallRequest",
     "ChatEvent",
     "Limits",
+    "MessageFailed",
     "Problem",
     "Protection",
     "RunEnd",
@@ -35,6 +39,8 @@ __all__ = [
     "SandboxPool",
     "SandboxStatus",
     "SandboxUnavailable",
+    "SettingsUpdated",
     "Started",
     "check_source",
+    "needs_settings_run",
 ]

@@ -31,7 +31,7 @@ from sandbox.isolation.status import (
     SandboxStatus,
     build_status,
 )
-from sandbox.protocol import ChatEvent, Limits, RunEnd, RunStart, Started
+from sandbox.protocol import ChatEvent, Limits, RunEnd, RunStart, SettingsUpdated, Started
 from sandbox.services import RunServices
 from sandbox.supervisor import ChildExit, RunSupervisor
 from sandbox.template import TemplateProcess
@@ -167,8 +167,9 @@ class SandboxPool:
 
     async def run(
         self, start: RunStart, services: RunServices
-    ) -> AsyncIterator[Started | ChatEvent | RunEnd]:
-        """The run's events as they come, ending with exactly one RunEnd.
+    ) -> AsyncIterator[Started | ChatEvent | SettingsUpdated | RunEnd]:
+        """The run's events as they come, ending with exactly one RunEnd (SettingsUpdated
+        only in settings runs).
 
         Raises SandboxUnavailable before the first event if no child can be had. Closing the
         iterator early (a client that went away) kills the child."""

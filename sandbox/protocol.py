@@ -12,7 +12,8 @@ One run, in order::
     child -> host   Started                       isolation applied; the script starts now
     child -> host   MessageAdded, TextAppended,   chat events, in the total order the script
                     TextReplaced, AttachmentAdded, made them (one lock in the child)
-                    MessageFinished
+                    MessageFinished, MessageFailed
+    child -> host   SettingsUpdated               settings runs only: poe.update_settings
     child -> host   BotCallStart(call_id)         host answers BotCallPart* then BotCallEnd
     child -> host   BotCallCancel(call_id)        the script stopped reading; host ends the call
     child -> host   FetchRequest(request_id)      host answers FetchResult(request_id)
@@ -44,6 +45,10 @@ MAX_FRAME_BYTES = 72 * 1024 * 1024  # one 50 MB attachment (SPEC §8), base64, p
 
 Role = Literal["user", "bot", "system", "tool"]
 RunStatus = Literal["ok", "error", "timeout", "killed"]
+#: ``query``: a query, ``__name__ == "__main__"``. ``settings``: settings extraction when a
+#: source is saved: the code before ``if __name__ == "__main__":`` runs, with no query, no
+#: bot calls, fetches or output, and ``poe.update_settings`` sends SettingsUpdated.
+RunMode = Literal["query", "settings"]
 LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
 
 
@@ -96,12 +101,15 @@ class BotCallRequest:
 @dataclass(frozen=True)
 class RunStart:
     """What to run. ``conversation`` is the query's messages (``fp.ProtocolMessage`` dumps),
-    oldest first; empty when the run was started without a query (``poe.query`` raises)."""
+    oldest first; empty when the run was started without a query (``poe.query`` raises).
+    ``users`` are the query's users (``fp.User`` dumps), for ``poe.default_chat.user_members``."""
 
     source: str
     bot_name: str
     conversation: list[dict[str, Any]] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
+    users: list[dict[str, Any]] = field(default_factory=list)
+    mode: RunMode = "query"
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,21 @@ class MessageFinished:
 
 
 @dataclass(frozen=True)
+class MessageFailed:
+    """``Message.fail(error)``: the message is finished, and failed with that text."""
+
+    msg_id: int
+    error: str
+
+
+@dataclass(frozen=True)
+class SettingsUpdated:
+    """``poe.update_settings(...)`` in a settings run: ``fp.SettingsResponse`` fields set."""
+
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class BotCallStart:
     call_id: int
     request: BotCallRequest
@@ -224,10 +247,19 @@ class RunEnd:
     limit: LimitName | None = None
 
 
-ChatEvent = MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished
+ChatEvent = (
+    MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished | MessageFailed
+)
 HostMessage = RunStart | BotCallPart | BotCallEnd | FetchResult | UploadResult
 ChildMessage = (
-    Started | ChatEvent | BotCallStart | BotCallCancel | FetchRequest | UploadRequest | RunEnd
+    Started
+    | ChatEvent
+    | SettingsUpdated
+    | BotCallStart
+    | BotCallCancel
+    | FetchRequest
+    | UploadRequest
+    | RunEnd
 )
 Message = HostMessage | ChildMessage
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import typing
@@ -33,10 +34,12 @@ from sandbox.protocol import (
     LimitName,
     Message,
     MessageAdded,
+    MessageFailed,
     MessageFinished,
     ProtocolError,
     RunEnd,
     RunStart,
+    SettingsUpdated,
     Started,
     TextAppended,
     TextReplaced,
@@ -56,6 +59,8 @@ _BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script
 _EXIT_REPORT_WAIT_S = 5.0
 _LIMIT_NAMES = frozenset(typing.get_args(LimitName))
 _SEPARATOR_CHARS = 2  # the host joins message texts with a blank line (SPEC §7)
+MAX_SETTINGS_CHARS = 1024 * 1024  # SettingsUpdated, as JSON: far more than Poe's own limits
+Item = Started | ChatEvent | SettingsUpdated | RunEnd
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class RunSupervisor:
         self._services = services
         self._describe_failure = describe_failure
         self._limits = start.limits
-        self._events: deque[Started | ChatEvent] = deque()
+        self._events: deque[Started | ChatEvent | SettingsUpdated] = deque()
         self._readable = asyncio.Event()
         self._writable = asyncio.Event()
         self._final: RunEnd | None = None
@@ -104,7 +109,7 @@ class RunSupervisor:
         self._total_chars = 0
         self._started = False
 
-    async def events(self) -> AsyncIterator[Started | ChatEvent | RunEnd]:
+    async def events(self) -> AsyncIterator[Item]:
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read())
         deadline = loop.call_later(self._limits.timeout_s, self._on_deadline)
@@ -199,10 +204,21 @@ class RunSupervisor:
         if not self._started:
             raise _Violation(f"{type(message).__name__} before Started")
         if isinstance(
-            message, MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished
+            message,
+            MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished,
         ):
             if self._count_output(message):
                 await self._push(message)
+        elif isinstance(message, MessageFailed):
+            if not 0 <= message.msg_id < len(self._lengths):
+                raise _Violation("MessageFailed for an unknown message")
+            await self._push(MessageFailed(message.msg_id, _bounded(message.error)))
+        elif isinstance(message, SettingsUpdated):
+            if self._start.mode != "settings":
+                raise _Violation("SettingsUpdated in a query run")
+            if len(json.dumps(message.settings)) > MAX_SETTINGS_CHARS:
+                raise _Violation("SettingsUpdated too large")
+            await self._push(message)
         elif isinstance(message, BotCallStart):
             self._spawn(("call", message.call_id), self._call_bot(message))
         elif isinstance(message, BotCallCancel):
@@ -222,7 +238,7 @@ class RunSupervisor:
         else:
             raise _Violation(f"the child sent a host message ({type(message).__name__})")
 
-    async def _push(self, event: Started | ChatEvent) -> None:
+    async def _push(self, event: Started | ChatEvent | SettingsUpdated) -> None:
         while len(self._events) >= _BUFFERED_EVENTS:
             self._writable.clear()
             await self._writable.wait()
@@ -356,12 +372,14 @@ def _dump_part(part: Any) -> dict[str, Any]:
         return part.model_dump(mode="json", exclude={"raw_response"})  # type: ignore[no-any-return]
 
 
+def _bounded(error: str) -> str:
+    return error[:MAX_ERROR_CHARS] + "…" if len(error) > MAX_ERROR_CHARS else error
+
+
 def _sanitized(end: RunEnd) -> RunEnd:
     """The child's RunEnd with what only the host may say removed, and its text bounded."""
     status = end.status if end.status in ("ok", "error") else "error"
-    error = end.error
-    if error is not None and len(error) > MAX_ERROR_CHARS:
-        error = error[:MAX_ERROR_CHARS] + "…"
+    error = None if end.error is None else _bounded(end.error)
     if status == "ok" and error is None and end.limit is None:
         return end
     return RunEnd(status, error, end.limit)

@@ -31,6 +31,7 @@ from sandbox.protocol import (
     FetchRequest,
     FetchResult,
     ProtocolError,
+    SettingsUpdated,
     UploadRequest,
     UploadResult,
 )
@@ -138,6 +139,9 @@ class ChannelPort:
         if result.attachment is None:
             raise BotError(result.error or f"Could not store the attachment {name!r}")
         return result.attachment
+
+    def update_settings(self, settings: dict[str, Any]) -> None:
+        self.send(SettingsUpdated(settings))
 
     # -- internals ----------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import fastapi_poe as fp
 
+from sandbox.extraction import SETTINGS_RUN_NAME, settings_run_source
 from sandbox.poe.errors import BotError, LimitReached
 from sandbox.poe.namespace import ScriptNamespace, build_namespace
 from sandbox.poe.port import HostPort
+from sandbox.poe.settings_run import SettingsRunPort
 from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
 from sandbox.policy.modules import import_hook_for
 from sandbox.protocol import LimitName, RunEnd, RunStart
@@ -27,15 +29,21 @@ MAX_ERROR_CHARS = 20_000  # the host cuts there too; a script's exception text i
 
 def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -> RunEnd:
     """Execute ``start.source`` to its end; never raises."""
+    settings_run = start.mode == "settings"
     try:
         conversation = [fp.ProtocolMessage.model_validate(m) for m in start.conversation]
         namespace = build_namespace(
-            port,
+            SettingsRunPort(port) if settings_run else port,
             bot_name=start.bot_name,
             conversation=conversation,
             max_output_chars=start.limits.max_output_chars,
+            users=[fp.User.model_validate(u) for u in start.users],
+            settings_run=settings_run,
         )
-        code, script_vars = _prepare(start.source, namespace, unrestricted)
+        source = settings_run_source(start.source) if settings_run else start.source
+        code, script_vars = _prepare(source, namespace, unrestricted)
+        if settings_run:  # the main block is cut off anyway; this is what the script sees
+            script_vars["__name__"] = SETTINGS_RUN_NAME
     except SourceRejected as exc:
         lines = [f"line {p.line}, column {p.col}: {p.message}" for p in exc.problems]
         return RunEnd("error", "The script was rejected:\n" + "\n".join(lines))

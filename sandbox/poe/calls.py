@@ -55,13 +55,30 @@ def normalise_prompts(rt: Runtime, prompts: tuple[object, ...]) -> list[Message]
     return messages
 
 
+def check_parameters(parameters: object) -> dict[str, Any] | None:
+    """``parameters=`` of a bot call: None, or a dict of JSON values with str keys."""
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict):
+        raise TypeError("parameters must be a dict or None")
+    try:
+        checked = json.loads(json.dumps(parameters))
+    except (TypeError, ValueError) as exc:  # a key that is not a str, a value not JSON
+        raise TypeError(f"parameters must hold JSON values with str keys: {exc}") from None
+    if not all(isinstance(key, str) for key in parameters):
+        raise TypeError("parameters must hold JSON values with str keys")
+    return checked  # type: ignore[no-any-return]
+
+
 def build_request(
     bot_name: str,
     messages: list[Message],
     tools: list[fp.ToolDefinition],
     temperature: float | None,
     adopt_current_bot_name: bool,
+    parameters: dict[str, Any] | None = None,
 ) -> BotCallRequest:
+    """The request; ``parameters`` are merged over the last message's own (Poe's runtime)."""
     plain: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     tool_results: list[dict[str, Any]] = []
@@ -74,6 +91,8 @@ def build_request(
             tool_calls += [c.model_dump() for c in parse_tool_calls(message.text)]
     if not plain:
         raise ValueError("a bot call needs at least one prompt that is not a tool call")
+    if parameters:
+        plain[-1]["parameters"] = {**plain[-1]["parameters"], **parameters}
     return BotCallRequest(
         bot_name=bot_name,
         messages=plain,
@@ -143,6 +162,7 @@ def stream(
     tools: Sequence[Callable[..., Any]] = (),
     temperature: float | None = None,
     adopt_current_bot_name: bool = False,
+    parameters: dict[str, Any] | None = None,
 ) -> PartStream:
     _check_temperature(temperature)
     request = build_request(
@@ -151,6 +171,7 @@ def stream(
         tool_definitions(tools),
         temperature,
         adopt_current_bot_name,
+        check_parameters(parameters),
     )
     return PartStream(rt, request)
 
@@ -165,11 +186,13 @@ def call(
     temperature: float | None = None,
     debug_show_chat: bool = False,
     adopt_current_bot_name: bool = False,
+    parameters: dict[str, Any] | None = None,
 ) -> Chat:
     name = clean_bot_name(bot_name)
     messages = normalise_prompts(rt, prompts)
     definitions = tool_definitions(tools)
     _check_temperature(temperature)
+    extra = check_parameters(parameters)
     if output is not None and not isinstance(output, Chat):
         raise TypeError("output must be a poe.Chat or None")
     if debug_show_chat:
@@ -180,7 +203,12 @@ def call(
     try:
         for round_number in range(1, MAX_TOOL_ROUNDS + 1):
             request = build_request(
-                name, messages + tool_messages, definitions, temperature, adopt_current_bot_name
+                name,
+                messages + tool_messages,
+                definitions,
+                temperature,
+                adopt_current_bot_name,
+                extra,
             )
             pending: dict[int, fp.ToolCallDefinition] = {}
             parts = PartStream(rt, request)

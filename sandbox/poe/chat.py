@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import Token
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from sandbox.poe.messages import Message, Sender
@@ -14,14 +15,43 @@ if TYPE_CHECKING:
 _SUMMARY_TEXT_CHARS = 80
 
 
+@dataclass(frozen=True, slots=True)
+class UserMember:
+    """A user in the chat (Poe's group chats): display name, identifier, photo URL."""
+
+    name: str | None
+    user_identifier: str
+    photo_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user_identifier, str):
+            raise TypeError("UserMember user_identifier must be a str")
+        for field in ("name", "photo_url"):
+            if not isinstance(getattr(self, field), str | None):
+                raise TypeError(f"UserMember {field} must be a str or None")
+
+
+def _member_list(members: Iterable[UserMember] | None) -> list[UserMember]:
+    if members is None:
+        return []
+    result = [] if isinstance(members, str | bytes) else list(members)
+    if (not result and members) or not all(isinstance(m, UserMember) for m in result):
+        raise TypeError("user_members must be a list of poe.UserMember")
+    return result
+
+
 class Chat(Sequence[Message]):
     """Messages from strings, messages and chats; ``quiet=False`` echoes later additions."""
 
-    __slots__ = ("_initial_length", "_messages", "_quiet", "_tokens")
+    __slots__ = ("_initial_length", "_messages", "_quiet", "_tokens", "_user_members")
     _rt: ClassVar[Runtime]
 
     def __init__(
-        self, *args: str | Message | Chat, initial_length: int | None = None, quiet: bool = True
+        self,
+        *args: str | Message | Chat,
+        initial_length: int | None = None,
+        quiet: bool = True,
+        user_members: Iterable[UserMember] | None = None,
     ) -> None:
         messages: list[Message] = []
         for arg in args:
@@ -39,6 +69,7 @@ class Chat(Sequence[Message]):
         self._initial_length = len(messages) if initial_length is None else initial_length
         self._quiet = bool(quiet)
         self._tokens: list[Token[Any]] = []
+        self._user_members = _member_list(user_members)
 
     # -- properties ---------------------------------------------------------------------
 
@@ -62,6 +93,11 @@ class Chat(Sequence[Message]):
     @property
     def quiet(self) -> bool:
         return self._quiet
+
+    @property
+    def user_members(self) -> list[UserMember]:
+        """The users in the chat; for ``poe.default_chat``, the query's users (if Poe sent them)."""
+        return list(self._user_members)
 
     # -- adding -------------------------------------------------------------------------
 
@@ -108,13 +144,14 @@ class Chat(Sequence[Message]):
 
     def make_child(self) -> Chat:
         """A copy whose new_messages() are the ones added from now on."""
-        return self._rt.Chat(*self._messages, quiet=self._quiet)
+        return self._rt.Chat(*self._messages, quiet=self._quiet, user_members=self._user_members)
 
     def copy(self, quiet: bool | None = None) -> Chat:
         return self._rt.Chat(
             *self._messages,
             initial_length=self._initial_length,
             quiet=self._quiet if quiet is None else quiet,
+            user_members=self._user_members,
         )
 
     def new_messages(self) -> list[Message]:
@@ -145,7 +182,7 @@ class Chat(Sequence[Message]):
     def __getitem__(self, index: slice) -> Chat: ...
     def __getitem__(self, index: int | slice) -> Message | Chat:
         if isinstance(index, slice):
-            return self._rt.Chat(*self._messages[index])
+            return self._rt.Chat(*self._messages[index], user_members=self._user_members)
         return self._messages[index]
 
     def __iter__(self) -> Iterator[Message]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import fastapi_poe as fp
 
@@ -47,6 +48,7 @@ class MemoryPort:
         self.uploads: list[AttachmentInfo] = []
         self.fetches: list[str] = []
         self.cancelled: list[int] = []  # indexes into requests of calls closed early
+        self.settings: list[dict[str, Any]] = []  # each poe.update_settings of a settings run
         self._lock = threading.Lock()
 
     # -- HostPort -----------------------------------------------------------------------
@@ -88,6 +90,10 @@ class MemoryPort:
             self.uploads.append(info)
             self.files[url] = contents
         return info
+
+    def update_settings(self, settings: dict[str, Any]) -> None:
+        with self._lock:
+            self.settings.append(settings)
 
     # -- reading the response back ------------------------------------------------------
 

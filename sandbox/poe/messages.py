@@ -204,6 +204,14 @@ class Message:
             self._in_progress = False
             self._rt.response.finish(self._echo_ids)
 
+    def fail(self, error_text: str) -> None:
+        """Finish this message as failed: the user sees ``error_text`` as the response's error."""
+        _require_str(error_text)
+        with self._rt.lock:
+            self._require_open("fail")
+            self._in_progress = False
+            self._rt.response.fail(self._echo_ids, error_text)
+
     # -- copies and conversions ---------------------------------------------------------
 
     def copy(

@@ -16,13 +16,18 @@ import fastapi_poe as fp
 from sandbox.poe import calls
 from sandbox.poe import tools as tooling
 from sandbox.poe.attachments import Attachment
-from sandbox.poe.chat import Chat
+from sandbox.poe.chat import Chat, UserMember
 from sandbox.poe.errors import BotError
 from sandbox.poe.messages import Message, Sender
 from sandbox.poe.parallel import parallel as run_parallel
 from sandbox.poe.parallel import repeat as run_repeat
 from sandbox.poe.port import HostPort
 from sandbox.poe.runtime import Runtime
+
+_NO_QUERY_WHEN_SAVED = (
+    "poe.query is not available while the script's settings are read, when it is saved: "
+    'use it under if __name__ == "__main__":'
+)
 
 
 class _QueryOverride:
@@ -70,6 +75,10 @@ class Poe:
         return self._rt.Chat
 
     @property
+    def UserMember(self) -> type[UserMember]:
+        return UserMember
+
+    @property
     def Doc(self) -> type[tooling.Doc]:
         return tooling.Doc
 
@@ -89,6 +98,8 @@ class Poe:
     def query(self) -> Message:
         query = self._rt.query_var.get()
         if query is None:
+            if self._rt.settings_run:
+                raise ValueError(_NO_QUERY_WHEN_SAVED)
             raise ValueError("This run was started without a query, so poe.query is not set")
         return query
 
@@ -107,8 +118,10 @@ class Poe:
         temperature: float | None = None,
         debug_show_chat: bool = False,
         adopt_current_bot_name: bool = False,
+        parameters: dict[str, Any] | None = None,
     ) -> Chat:
-        """Call a bot; returns a chat of its messages, streamed into ``output`` if given."""
+        """Call a bot; returns a chat of its messages, streamed into ``output`` if given.
+        ``parameters`` are merged over the last message's parameters."""
         return calls.call(
             self._rt,
             bot_name,
@@ -118,6 +131,7 @@ class Poe:
             temperature=temperature,
             debug_show_chat=debug_show_chat,
             adopt_current_bot_name=adopt_current_bot_name,
+            parameters=parameters,
         )
 
     def stream(
@@ -127,6 +141,7 @@ class Poe:
         tools: Sequence[Callable[..., Any]] = (),
         temperature: float | None = None,
         adopt_current_bot_name: bool = False,
+        parameters: dict[str, Any] | None = None,
     ) -> calls.PartStream:
         """Call a bot; an iterator of its fp.PartialResponse parts as they arrive."""
         return calls.stream(
@@ -136,6 +151,7 @@ class Poe:
             tools=tools,
             temperature=temperature,
             adopt_current_bot_name=adopt_current_bot_name,
+            parameters=parameters,
         )
 
     def call_tools(
@@ -149,6 +165,14 @@ class Poe:
         tool_calls_deltas: list[fp.ToolCallDefinitionDelta],
     ) -> None:
         tooling.update_tool_calls(tool_calls, tool_calls_deltas)
+
+    def update_settings(self, settings: fp.SettingsResponse) -> None:
+        """The bot's Poe settings. Taken when the script is saved (a settings run, which
+        stops before ``if __name__ == "__main__":``); a query run ignores the call."""
+        if not isinstance(settings, fp.SettingsResponse):
+            raise TypeError("update_settings expects an fp.SettingsResponse")
+        if self._rt.settings_run:
+            self._rt.port.update_settings(settings.model_dump(mode="json", exclude_unset=True))
 
     # -- concurrency and chat -----------------------------------------------------------
 
@@ -236,12 +260,18 @@ def build_namespace(
     bot_name: str,
     conversation: list[fp.ProtocolMessage],
     max_output_chars: int = 100_000,
+    users: Sequence[fp.User] = (),
+    settings_run: bool = False,
 ) -> ScriptNamespace:
+    """``settings_run``: the save-time run that reads ``poe.update_settings`` (protocol
+    RunMode "settings"); ``port`` then refuses output, bot calls and fetches itself."""
     runtime = Runtime(
         port,
         bot_name=bot_name,
         conversation=list(conversation),
         max_output_chars=max_output_chars,
+        users=users,
+        settings_run=settings_run,
     )
     builtins = _Builtins(runtime)
     return ScriptNamespace(

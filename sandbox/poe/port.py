@@ -19,12 +19,14 @@ script does that reaches beyond its own memory goes through one HostPort object,
 - ``upload(name, contents, content_type, is_inline)``: store attachment contents and return
   where they live (``AttachmentInfo`` with url, content type, inline_ref). Raises like fetch,
   or ``LimitReached("output")`` past the attachments a response may carry.
+- ``update_settings(settings)``: in a settings run only (``RunMode`` "settings"), the
+  ``fp.SettingsResponse`` fields the script set with ``poe.update_settings``, as JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import fastapi_poe as fp
 
@@ -41,3 +43,5 @@ class HostPort(Protocol):
     def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo: ...
+
+    def update_settings(self, settings: dict[str, Any]) -> None: ...

@@ -16,6 +16,7 @@ from sandbox.protocol import (
     AttachmentAdded,
     AttachmentInfo,
     MessageAdded,
+    MessageFailed,
     MessageFinished,
     Role,
     TextAppended,
@@ -108,6 +109,14 @@ class Response:
                 if msg_id in self._open:
                     self._open.discard(msg_id)
                     self._port.emit(MessageFinished(msg_id))
+
+    def fail(self, msg_ids: Sequence[int], error: str) -> None:
+        """The messages are finished, failed with ``error`` (the host shows it as an error)."""
+        with self.lock:
+            for msg_id in msg_ids:
+                if msg_id in self._open:
+                    self._open.discard(msg_id)
+                    self._port.emit(MessageFailed(msg_id, error))
 
     def finish_all(self) -> None:
         """End of run: every message still in progress is finished, in msg_id order."""

@@ -8,11 +8,12 @@ Nothing here lives in module globals: functions the script can reach have clean 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sandbox.poe.attachments import Attachment
-from sandbox.poe.chat import Chat
+from sandbox.poe.chat import Chat, UserMember
 from sandbox.poe.messages import Message, Sender
 from sandbox.poe.parallel import Pool
 from sandbox.poe.response import Response
@@ -52,6 +53,7 @@ class Runtime:
         "primed_chat",
         "query_var",
         "response",
+        "settings_run",
     )
 
     def __init__(
@@ -61,9 +63,12 @@ class Runtime:
         bot_name: str,
         conversation: list[fp.ProtocolMessage],
         max_output_chars: int,
+        users: Sequence[fp.User] = (),
+        settings_run: bool = False,
     ) -> None:
         self.port = port
         self.bot_name = bot_name
+        self.settings_run = settings_run
         self.response = Response(port, max_output_chars)
         self.lock = self.response.lock
         self.Attachment = _bind(Attachment, self)
@@ -76,7 +81,8 @@ class Runtime:
         query = next((m for m in reversed(primed) if m.role == "user"), None)
         # Context variables, so that `with chat:` and set_query inside a poe.parallel task
         # stay in that task (each task runs in a copy of its caller's context).
-        self.primed_chat = self.Chat(*primed, quiet=False)
+        members = [UserMember(name=u.name, user_identifier=u.id) for u in users]
+        self.primed_chat = self.Chat(*primed, quiet=False, user_members=members)
         self.default_chat_var: ContextVar[Chat | None] = ContextVar(
             "poe.default_chat", default=None
         )

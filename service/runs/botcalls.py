@@ -25,7 +25,14 @@ from pydantic import ValidationError
 
 from sandbox.errors import BotCallLimit, BotCallRefused
 from sandbox.protocol import BotCallRequest, ChatEvent, RunEnd, Started
-from service.runs.response import Appended, AttachmentOut, ResponseText, Rewritten
+from service.runs.response import (
+    Appended,
+    AttachmentOut,
+    Failed,
+    ResponseText,
+    Rewritten,
+    with_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -255,12 +262,15 @@ async def parts_from_run(
     bot_name: str, events: AsyncIterable[Started | ChatEvent | RunEnd]
 ) -> AsyncIterator[fp.PartialResponse]:
     """A hosted script's run seen as a called bot: text deltas, ``is_replace_response``
-    parts for rewrites, attachments; a failed run raises ``BotCallRefused`` with its error."""
+    parts for rewrites, attachments; a failed run raises ``BotCallRefused`` with its error
+    (a failed message too, as a bot's ``error`` event would: ``Message.fail``)."""
     text = ResponseText()
+    failures: list[str] = []
     async for event in events:
         if isinstance(event, Started):
             continue
         if isinstance(event, RunEnd):
+            event = with_failures(event, failures)
             if event.status != "ok":
                 detail = event.error or (
                     f"it reached its {event.limit} limit" if event.limit else event.status
@@ -276,6 +286,8 @@ async def parts_from_run(
                 yield fp.PartialResponse(text=change.text)
             elif isinstance(change, Rewritten):
                 yield fp.PartialResponse(text=text.render(), is_replace_response=True)
+            elif isinstance(change, Failed):
+                failures.append(change.error)
             elif isinstance(change, AttachmentOut):
                 info = change.attachment
                 attachment = fp.Attachment(

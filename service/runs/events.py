@@ -25,7 +25,14 @@ import anyio
 from sse_starlette.event import ServerSentEvent
 
 from sandbox.protocol import AttachmentInfo, ChatEvent, Limits, RunEnd, Started
-from service.runs.response import Appended, AttachmentOut, ResponseText, Rewritten
+from service.runs.response import (
+    Appended,
+    AttachmentOut,
+    Failed,
+    ResponseText,
+    Rewritten,
+    with_failures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +166,7 @@ class PoeEventStream:
         self._sent_chars = 0
         self._sent_text = False
         self._loop_start = 0.0
+        self._failures: list[str] = []  # Message.fail texts, in order, each once
         self.outcome: RunEnd | None = None
         self.transcript: list[dict[str, Any]] = []
         self.events_sent = 0
@@ -247,7 +255,7 @@ class PoeEventStream:
             self.started_after_s = asyncio.get_running_loop().time() - self._loop_start
             return []
         if isinstance(item, RunEnd):
-            self.outcome = item
+            self.outcome = with_failures(item, self._failures)
             return []
         out: list[SseEvent] = []
         changes = self._text.apply(item)
@@ -258,6 +266,9 @@ class PoeEventStream:
             elif isinstance(change, Rewritten):
                 self._dirty = True
                 self._pending.clear()
+            elif isinstance(change, Failed):
+                if change.error not in self._failures:
+                    self._failures.append(change.error)
             elif isinstance(change, AttachmentOut):
                 # A flush and the file; past the event budget the file is left out (text
                 # never is: it waits for the final flush).

@@ -33,7 +33,14 @@ from sandbox import (
 )
 from service.runs.attachments import UrlFetcher
 from service.runs.botcalls import CallBudget, UpstreamBots
-from service.runs.response import Appended, AttachmentOut, ResponseText, Rewritten
+from service.runs.response import (
+    Appended,
+    AttachmentOut,
+    Failed,
+    ResponseText,
+    Rewritten,
+    with_failures,
+)
 
 _NO_KEY = "none"  # a local run holds no access key; an empty one is not even a valid header
 
@@ -74,7 +81,7 @@ async def _run(start: RunStart, services: LocalServices, out: TextIO) -> RunEnd:
     finally:
         terminal.close()
         await pool.close()
-    return end
+    return with_failures(end, terminal.failures)
 
 
 class LocalServices:
@@ -127,6 +134,7 @@ class _Terminal:
         self._out = out
         self._response = ResponseText()
         self._ends_with_newline = True
+        self.failures: list[str] = []  # Message.fail texts: the run then exits with status 1
 
     def show(self, event: ChatEvent) -> None:
         for change in self._response.apply(event):
@@ -134,6 +142,8 @@ class _Terminal:
                 self._write(change.text)
             elif isinstance(change, Rewritten):
                 self._write("\n--- the response was rewritten ---\n" + self._response.render())
+            elif isinstance(change, Failed):
+                self.failures.append(change.error)
             elif isinstance(change, AttachmentOut):
                 info = change.attachment
                 print(

@@ -318,6 +318,7 @@ class Orchestrator:
                 bot_name=run.script.name,
                 conversation=conversation(run.query, run.script.settings),
                 limits=self.limits,
+                users=[user.model_dump(mode="json") for user in run.query.users],
             )
             async with aclosing(self.pool.run(start, self._services(run))) as items:
                 async for item in items:

@@ -16,7 +16,9 @@ from sandbox.protocol import (
     AttachmentInfo,
     ChatEvent,
     MessageAdded,
+    MessageFailed,
     MessageFinished,
+    RunEnd,
     TextAppended,
     TextReplaced,
 )
@@ -41,7 +43,26 @@ class AttachmentOut:
     attachment: AttachmentInfo
 
 
-Change = Appended | Rewritten | AttachmentOut
+@dataclass(frozen=True)
+class Failed:
+    """A message failed (``Message.fail``): Poe's protocol shows one response, so this becomes
+    the response's ``error`` at its end (``events.py``), its text kept."""
+
+    error: str
+
+
+Change = Appended | Rewritten | AttachmentOut | Failed
+
+
+def with_failures(end: RunEnd, failures: list[str]) -> RunEnd:
+    """How a run ended once its failed messages count: a run whose script ended well but
+    failed a message (``Message.fail``) is an error, shown with the failure texts."""
+    if not failures:
+        return end
+    text = "\n\n".join(failures)
+    if end.status == "ok" and end.limit is None:
+        return RunEnd("error", text)
+    return RunEnd(end.status, f"{text}\n\n{end.error}" if end.error else text, end.limit)
 
 
 class ResponseText:
@@ -80,6 +101,9 @@ class ResponseText:
         if isinstance(event, MessageFinished):
             self._known(event.msg_id)
             return []
+        if isinstance(event, MessageFailed):
+            self._known(event.msg_id)
+            return [Failed(event.error)]
         raise TypeError(f"not a chat event: {type(event).__name__}")
 
     def _text(self, msg_id: int) -> str:

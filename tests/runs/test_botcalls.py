@@ -19,6 +19,7 @@ from sandbox.protocol import (
     AttachmentInfo,
     BotCallRequest,
     MessageAdded,
+    MessageFailed,
     RunEnd,
     Started,
     TextAppended,
@@ -380,6 +381,15 @@ async def test_a_failed_hosted_run_raises_with_its_error() -> None:
     limited = events(RunEnd(status="timeout", limit="time"))
     with pytest.raises(BotCallRefused, match="reached its time limit"):
         await collect(parts_from_run("Script", limited))
+
+
+async def test_a_failed_message_of_a_hosted_run_fails_the_call_after_its_text() -> None:
+    run = events(MessageAdded(0, "bot", "half"), MessageFailed(0, "gave up"), RunEnd("ok"))
+    seen: list[str] = []
+    with pytest.raises(BotCallRefused) as raised:
+        async for part in parts_from_run("Script", run):
+            seen.append(part.text)
+    assert seen == ["half"] and raised.value.message == "gave up"
 
 
 async def test_an_invalid_event_of_a_hosted_run_is_refused() -> None:

@@ -15,6 +15,7 @@ from sandbox.protocol import (
     AttachmentInfo,
     Limits,
     MessageAdded,
+    MessageFailed,
     MessageFinished,
     RunEnd,
     RunStart,
@@ -109,6 +110,28 @@ async def test_meta_is_sent_before_the_sandbox_produces_anything() -> None:
 async def test_print_becomes_text_then_done() -> None:
     events = await mapped([Started(), MessageAdded(0, "bot", "hello"), OK])
     assert events == [META, text("hello"), DONE]
+
+
+async def test_a_failed_message_keeps_its_text_and_ends_the_response_with_its_error() -> None:
+    """Message.fail: Poe's protocol has one response per query and one error event, which
+    ends it; so the text of every message streams, and the failure comes last."""
+    items = [
+        MessageAdded(0, "bot", "partial"),
+        MessageFailed(0, "the API is down"),
+        MessageAdded(1, "bot", "next"),
+        MessageFailed(1, "the API is down"),  # a message echoed twice fails twice: said once
+        OK,
+    ]
+    stream = PoeEventStream(Source(items, pause_s=0.003).__aiter__(), coalesce_s=0.0)
+    events = await collect(stream)
+    assert events == [META, text("partial"), text("\n\nnext"), error("the API is down"), DONE]
+    assert stream.outcome == RunEnd("error", "the API is down")
+
+
+async def test_a_failed_message_and_a_script_error_are_both_shown() -> None:
+    items = [MessageAdded(0, "bot", ""), MessageFailed(0, "step 1 failed"), RunEnd("error", "boom")]
+    events = await mapped(items)
+    assert events[-2:] == [error("step 1 failed\n\nboom"), DONE]
 
 
 async def test_appends_to_the_last_message_stream_as_deltas() -> None:

@@ -10,6 +10,7 @@ import fastapi_poe as fp
 
 from sandbox.poe import MemoryPort, ScriptNamespace, build_namespace
 from sandbox.poe.memory import Bot
+from sandbox.poe.settings_run import SettingsRunPort
 from sandbox.protocol import BotCallRequest, ChatEvent
 
 BOT_NAME = "ScriptBot"
@@ -55,6 +56,8 @@ def new_run(
     max_output_chars: int = 100_000,
     files: Mapping[str, bytes] | None = None,
     max_bot_calls: int = 10,
+    users: list[fp.User] | None = None,
+    settings_run: bool = False,
 ) -> Run:
     """A fresh run; the conversation defaults to one user message, "Hello"."""
     if conversation is None:
@@ -65,7 +68,12 @@ def new_run(
     ]
     port = MemoryPort(bots, files=files, max_bot_calls=max_bot_calls)
     ns = build_namespace(
-        port, bot_name=bot_name, conversation=messages, max_output_chars=max_output_chars
+        SettingsRunPort(port) if settings_run else port,
+        bot_name=bot_name,
+        conversation=messages,
+        max_output_chars=max_output_chars,
+        users=users or (),
+        settings_run=settings_run,
     )
     return Run(port, ns)
 

@@ -122,10 +122,14 @@ async def run(
     limits: Limits = QUICK,
     query: str | None = "hello",
     bot_name: str = "TestBot",
+    **fields: Any,
 ) -> Outcome:
-    """One run to its RunEnd; asserts there is exactly one and that it comes last."""
+    """One run to its RunEnd; asserts there is exactly one and that it comes last.
+    ``fields`` are more RunStart fields (``mode``, ``users``)."""
     conversation = [{"role": "user", "content": query}] if query is not None else []
-    start = RunStart(source=source, bot_name=bot_name, conversation=conversation, limits=limits)
+    start = RunStart(
+        source=source, bot_name=bot_name, conversation=conversation, limits=limits, **fields
+    )
     outcome = Outcome()
     began = time.perf_counter()
 

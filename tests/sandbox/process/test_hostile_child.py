@@ -95,3 +95,19 @@ async def test_closing_the_channel(open_pool: SandboxPool) -> None:
     # The reader thread's blocked recv keeps the socket open: the deadline ends this one.
     outcome = await ends(open_pool, "import os\nos.close(3)\nimport time\ntime.sleep(30)\n")
     assert outcome.end is not None and outcome.end.status in ("killed", "timeout")
+
+
+async def test_forged_settings_in_a_query_run_stop_the_run(open_pool: SandboxPool) -> None:
+    """Only a settings run (saving a script) may report settings; a query's child cannot."""
+    forged = "{'t': 'SettingsUpdated', 'settings': {'introduction_message': 'forged'}}"
+    source = FORGE + f"os.write(3, frame({forged}))\nimport time\ntime.sleep(30)\n"
+    outcome = await ends(open_pool, source)
+    assert outcome.end is not None and outcome.end.status == "killed", outcome.describe()
+    assert not any(type(e).__name__ == "SettingsUpdated" for e in outcome.events)
+
+
+async def test_a_failure_of_a_message_never_added_stops_the_run(open_pool: SandboxPool) -> None:
+    forged = "{'t': 'MessageFailed', 'msg_id': 3, 'error': 'forged'}"
+    source = FORGE + f"os.write(3, frame({forged}))\nimport time\ntime.sleep(30)\n"
+    outcome = await ends(open_pool, source)
+    assert outcome.end is not None and outcome.end.status == "killed", outcome.describe()
