@@ -240,11 +240,14 @@ class RunEnd:
     the exception type, message and the script's traceback); ``limit`` names a limit reached.
     The child sends ``ok`` or ``error``; the host builds a RunEnd itself when it kills the
     child (``timeout``, with limit ``time``) or the child dies without sending one
-    (``killed``, with the limit when the cause is known, e.g. ``cpu`` or ``memory``)."""
+    (``killed``, with the limit when the cause is known, e.g. ``cpu`` or ``memory``).
+    ``line``: the script's line where an uncaught exception was raised (the innermost
+    frame of ``<script>``), so that a settings run's error can be shown at its line."""
 
     status: RunStatus
     error: str | None = None
     limit: LimitName | None = None
+    line: int | None = None
 
 
 ChatEvent = (

@@ -380,6 +380,7 @@ def _sanitized(end: RunEnd) -> RunEnd:
     """The child's RunEnd with what only the host may say removed, and its text bounded."""
     status = end.status if end.status in ("ok", "error") else "error"
     error = None if end.error is None else _bounded(end.error)
-    if status == "ok" and error is None and end.limit is None:
+    if status == "ok" and error is None and end.limit is None and end.line is None:
         return end
-    return RunEnd(status, error, end.limit)
+    line = end.line if end.line is not None and end.line >= 1 else None
+    return RunEnd(status, error, end.limit, line)

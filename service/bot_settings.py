@@ -5,9 +5,17 @@ Validation is fastapi_poe's own ``SettingsResponse``; nothing here re-declares i
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 import fastapi_poe as fp
+
+if TYPE_CHECKING:
+    from service.store.tables import Script, ScriptVersion
+
+# A dropdown option that could name a Poe bot: "GPT-4o", "Claude-Sonnet-4.5", "gemini-2.5-pro".
+_BOT_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+_MAX_WALK = 10_000  # nodes of parameter_controls looked at (Poe's own controls are small)
 
 
 def stored_settings(settings: fp.SettingsResponse | None) -> dict[str, Any]:
@@ -18,13 +26,59 @@ def stored_settings(settings: fp.SettingsResponse | None) -> dict[str, Any]:
 
 
 def effective_settings(
-    stored: dict[str, Any], bot_dependencies: dict[str, Any]
+    stored: dict[str, Any],
+    bot_dependencies: dict[str, Any],
+    *,
+    extracted: dict[str, Any] | None = None,
+    dynamic_bot_calls: int = 0,
 ) -> fp.SettingsResponse:
     """What the bot answers to a ``settings`` request (SPEC §5, §7).
 
-    ``server_bot_dependencies`` defaults to the literal bot names of the current version's
-    source when the creator gave none.
+    ``extracted`` (what the version's ``poe.update_settings`` set when it was saved) wins
+    over ``stored`` (what the creator set through the API or the form), field by field.
+    ``server_bot_dependencies`` defaults to the literal bot names of the version's source;
+    when the source also calls bots by a computed name, every bot-like option value of the
+    parameter controls' dropdowns counts too (a bot picked by a dropdown), once per such
+    call site.
     """
-    values = dict(stored)
-    values.setdefault("server_bot_dependencies", dict(bot_dependencies))
-    return fp.SettingsResponse.model_validate(values)
+    values = {**stored, **(extracted or {})}
+    if "server_bot_dependencies" in values:
+        return fp.SettingsResponse.model_validate(values)
+    dependencies = dict(bot_dependencies)
+    if dynamic_bot_calls and values.get("parameter_controls") is not None:
+        controls = fp.SettingsResponse.model_validate(values).parameter_controls
+        dumped = controls.model_dump(mode="json") if controls is not None else None
+        for bot in dropdown_values(dumped):  # the full dump: each control names its kind
+            if _BOT_LIKE.fullmatch(bot):
+                dependencies[bot] = dependencies.get(bot, 0) + dynamic_bot_calls
+    return fp.SettingsResponse.model_validate({**values, "server_bot_dependencies": dependencies})
+
+
+def version_settings(script: Script, version: ScriptVersion) -> fp.SettingsResponse:
+    """``effective_settings`` of ``script`` at ``version``."""
+    return effective_settings(
+        script.settings,
+        version.bot_dependencies,
+        extracted=version.settings,
+        dynamic_bot_calls=version.dynamic_bot_calls,
+    )
+
+
+def dropdown_values(controls: Any) -> list[str]:
+    """The option values of every dropdown in ``parameter_controls`` (as JSON), in order."""
+    found: list[str] = []
+    pending = [controls]
+    walked = 0
+    while pending and walked < _MAX_WALK:
+        node = pending.pop()
+        walked += 1
+        if isinstance(node, dict):
+            if node.get("control") == "drop_down" and isinstance(node.get("options"), list):
+                for option in node["options"]:
+                    value = option.get("value") if isinstance(option, dict) else None
+                    if isinstance(value, str) and value not in found:
+                        found.append(value)
+            pending.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            pending.extend(reversed(node))
+    return found

@@ -5,9 +5,11 @@
     ├── NameTaken         a script or creator name is already in use (case-insensitive)
     ├── InvalidName       a name that breaks the naming rule
     ├── SourceRejected    the source does not compile under the sandbox policy
+    │   └── SettingsFailed    it failed while its settings were read (saving runs it)
     ├── SourceTooLarge    the source is over the size limit
     ├── Unauthorized      no, an unknown or a revoked credential
-    └── QuotaExceeded     too many runs at once for one creator
+    ├── QuotaExceeded     too many runs at once for one creator
+    └── SandboxBusy       no sandbox could read a saved script's settings right now
 
 ``routes/errors.py`` is the one table from these classes to HTTP answers.
 """
@@ -43,6 +45,24 @@ class SourceRejected(ScriptbotsError):
             f"({count} problem{'s' if count != 1 else ''})."
         )
         self.problems = problems
+
+
+class SettingsFailed(SourceRejected):
+    """Saving runs the script up to ``if __name__ == "__main__":`` for its settings, as Poe
+    does; it failed there. ``problems`` holds the error at its line, ``error`` all of it."""
+
+    def __init__(self, error: str, line: int | None) -> None:
+        last = error.strip().splitlines()[-1] if error.strip() else error
+        super().__init__([Problem(line or 1, 1, last)])
+        self.args = (
+            "The script failed while its settings were read (saving runs it up to "
+            f'if __name__ == "__main__":, as Poe does):\n{error}',
+        )
+        self.error = error
+
+
+class SandboxBusy(ScriptbotsError):
+    pass
 
 
 class SourceTooLarge(ScriptbotsError):

@@ -19,6 +19,7 @@ from sandbox.poe.namespace import ScriptNamespace, build_namespace
 from sandbox.poe.port import HostPort
 from sandbox.poe.settings_run import SettingsRunPort
 from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
+from sandbox.policy.compiler import FILENAME
 from sandbox.policy.modules import import_hook_for
 from sandbox.protocol import LimitName, RunEnd, RunStart
 
@@ -46,7 +47,8 @@ def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -
             script_vars["__name__"] = SETTINGS_RUN_NAME
     except SourceRejected as exc:
         lines = [f"line {p.line}, column {p.col}: {p.message}" for p in exc.problems]
-        return RunEnd("error", "The script was rejected:\n" + "\n".join(lines))
+        first = exc.problems[0].line if exc.problems else None
+        return RunEnd("error", "The script was rejected:\n" + "\n".join(lines), line=first)
     except BaseException as exc:  # a query the runtime cannot take: still one RunEnd
         return ending(exc)
     end = RunEnd("ok")
@@ -118,9 +120,21 @@ def _prepare(
 def ending(exc: BaseException, source: str | None = None) -> RunEnd:
     """The RunEnd for an exception that ended the script (``source`` shows its lines)."""
     end = _classify(exc, source)
-    if end.error is not None and len(end.error) > MAX_ERROR_CHARS:
-        end = RunEnd(end.status, end.error[:MAX_ERROR_CHARS] + "…", end.limit)
-    return end
+    error = end.error
+    if error is not None and len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS] + "…"
+    return RunEnd(end.status, error, end.limit, _script_line(exc))
+
+
+def _script_line(exc: BaseException) -> int | None:
+    """The line of the innermost frame of the script's own code in ``exc``'s traceback."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def _classify(exc: BaseException, source: str | None) -> RunEnd:

@@ -86,6 +86,8 @@ async def bot_request(
         return sse_response(orchestrator.query_run(caller, query))
     if kind == "settings":
         _validated(fp.SettingsRequest, body)
+        if caller.from_poe and caller.script.refetch_settings:
+            await orchestrator.settings_fetched(caller.script)  # Poe has them now
         return JSONResponse(caller.script.settings.model_dump(mode="json"))
     if kind in _REPORTS:
         return await _report(orchestrator, caller, kind, body)

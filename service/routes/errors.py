@@ -22,6 +22,7 @@ from service.errors import (
     NameTaken,
     NotFound,
     QuotaExceeded,
+    SandboxBusy,
     ScriptbotsError,
     SourceRejected,
     SourceTooLarge,
@@ -39,6 +40,7 @@ STATUS: dict[type[ScriptbotsError], int] = {
     SourceTooLarge: 413,
     Unauthorized: 401,
     QuotaExceeded: 429,
+    SandboxBusy: 503,
 }
 
 

@@ -72,7 +72,9 @@ class _Input(BaseModel):
 
 
 class ScriptCreate(_Input):
-    name: ScriptName
+    """``name`` may be left out when the source has a ``# poe: name=NAME`` header line."""
+
+    name: ScriptName | None = None
     source: Source
     poe_access_key: AccessKey | None = None
     settings: BotSettings | None = None
@@ -104,7 +106,21 @@ class ScriptSummary(BaseModel):
     updated_at: datetime
 
 
-class ScriptOut(ScriptSummary):
+class VersionHeader(BaseModel):
+    header: dict[str, str] = Field(
+        default_factory=dict, description="The source's `# poe:` header keys, in order."
+    )
+    privacy_shield: str | None = Field(
+        default=None, description="`# poe: privacy_shield=` of the source: full or half."
+    )
+    settings_from_source: dict[str, Any] | None = Field(
+        default=None,
+        description="What the source's poe.update_settings set when it was saved (these "
+        "fields win over the settings given through the API).",
+    )
+
+
+class ScriptOut(ScriptSummary, VersionHeader):
     source: str
     settings: dict[str, Any] = Field(
         description="The settings the bot answers to Poe, server_bot_dependencies included."
@@ -118,7 +134,7 @@ class VersionSummary(BaseModel):
     created_at: datetime
 
 
-class VersionOut(VersionSummary):
+class VersionOut(VersionSummary, VersionHeader):
     source: str
 
 

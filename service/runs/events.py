@@ -68,10 +68,11 @@ class SseEvent:
         return {"event": self.event, "data": json.loads(self.data)}
 
 
-def meta_event() -> SseEvent:
+def meta_event(*, refetch_settings: bool = False) -> SseEvent:
+    """``refetch_settings``: the bot's settings changed since Poe last fetched them."""
     data = {
         "content_type": "text/markdown",
-        "refetch_settings": False,
+        "refetch_settings": refetch_settings,
         "linkify": True,
         "suggested_replies": False,
     }
@@ -153,8 +154,10 @@ class PoeEventStream:
         limits: Limits | None = None,
         max_events: int = MAX_EVENTS,
         coalesce_s: float = COALESCE_S,
+        refetch_settings: bool = False,
     ) -> None:
         self._source = source
+        self._meta = meta_event(refetch_settings=refetch_settings)
         self._limits = limits or Limits()
         self._max_events = max_events
         self._coalesce_s = coalesce_s
@@ -196,7 +199,7 @@ class PoeEventStream:
     async def _events(self) -> AsyncIterator[SseEvent]:
         loop = asyncio.get_running_loop()
         self._loop_start = loop.time()
-        yield self._sent(meta_event())  # SPEC §7: before anything from the sandbox
+        yield self._sent(self._meta)  # SPEC §7: before anything from the sandbox
         source = aiter(self._source)
         # A reader task feeds a bounded queue, so that everything already waiting is taken
         # without a task or a timer per event, and a flood waits for us instead of piling up.

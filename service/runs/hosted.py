@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import fastapi_poe as fp
 from sqlalchemy.orm import Session
 
-from service.bot_settings import effective_settings
+from service.bot_settings import version_settings
 from service.errors import NotFound, Unauthorized
 from service.security import AccessKeyCipher
 from service.store.creators import creator_for_token
@@ -33,6 +33,8 @@ class BotScript:
     source: str
     settings: fp.SettingsResponse
     access_key: str | None = field(repr=False)
+    # The settings changed since Poe last fetched them (and Poe can fetch them: a key is set).
+    refetch_settings: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,9 @@ def snapshot(session: Session, script: Script, cipher: AccessKeyCipher) -> BotSc
         creator_name=creator.name if creator is not None else "",
         version=version.number,
         source=version.source,
-        settings=effective_settings(script.settings, version.bot_dependencies),
+        settings=version_settings(script, version),
         access_key=cipher.decrypt(stored) if stored else None,
+        refetch_settings=script.refetch_settings and stored is not None,
     )
 
 

@@ -39,15 +39,18 @@ from sandbox import (
     Limits,
     RunEnd,
     RunStart,
+    SandboxError,
     SandboxPool,
     SandboxStatus,
     SandboxUnavailable,
 )
+from service.errors import SandboxBusy
 from service.logs import log_run
 from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, UpstreamBots, build_query
 from service.runs.conversation import conversation
 from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
+from service.runs.extraction import checked_source
 from service.runs.filestore import DatabaseAttachmentStore
 from service.runs.hosted import BotCaller, BotScript, authorize_bot, creators_bot, find_bot
 from service.runs.localbots import HostedBots
@@ -56,8 +59,10 @@ from service.runs.quotas import admit_run
 from service.runs.services import RunCalls, ScriptServices
 from service.security import AccessKeyCipher
 from service.settings import Settings
+from service.sources import CheckedSource
 from service.store.db import Database
 from service.store.runs import RunOutcome, add_report, finish_run, new_run
+from service.store.scripts import settings_refetched
 from service.store.tables import Run, utcnow
 
 logger = logging.getLogger(__name__)
@@ -101,6 +106,7 @@ class _Run:
     started_s: float = field(default_factory=time.monotonic)
     admission: asyncio.Task[bool] | None = None
     rejected: bool = False
+    refetch_settings: bool = False  # this run's meta tells Poe to fetch the settings
 
     def row(self, status: str = "running") -> Run:
         return new_run(
@@ -125,7 +131,11 @@ class RunStream:
         self.run_id = run.id
         self._orchestrator = orchestrator
         self._run = run
-        self._events = PoeEventStream(orchestrator._items(run), limits=orchestrator.limits)
+        self._events = PoeEventStream(
+            orchestrator._items(run),
+            limits=orchestrator.limits,
+            refetch_settings=run.refetch_settings,
+        )
 
     def __aiter__(self) -> AsyncIterator[SseEvent]:
         return self._iterate()
@@ -228,6 +238,23 @@ class Orchestrator:
         """Any creator's script named ``bot_name`` (for bot calls between scripts)."""
         return await self._in_thread(find_bot, bot_name, self.cipher)
 
+    async def checked_source(self, source: str, bot_name: str) -> CheckedSource:
+        """A source fit to save as ``bot_name``'s: compiled, and its settings read in the
+        sandbox when it has any (``extraction.py``); SandboxBusy without a sandbox."""
+        try:
+            await self._pool_ready()
+            return await checked_source(self.pool, self.limits, source, bot_name)
+        except SandboxError as exc:
+            logger.warning("settings run unavailable", extra={"error": str(exc)})
+            raise SandboxBusy(
+                "The script's settings could not be read: the sandbox is not available "
+                "right now. Try saving again in a moment."
+            ) from exc
+
+    async def settings_fetched(self, script: BotScript) -> None:
+        """Poe fetched the script's settings: later queries need not ask it to."""
+        await self._in_thread(settings_refetched, script.id)
+
     async def record_report(
         self, script: BotScript, kind: str, message_id: str | None, data: dict[str, Any]
     ) -> None:
@@ -246,6 +273,7 @@ class Orchestrator:
             access_key=script.access_key,
             poe_uploads=caller.from_poe and script.access_key is not None,
             budget=RunCalls.for_query(self.settings.run_max_bot_calls),
+            refetch_settings=script.refetch_settings,
         )
         return RunStream(self, run)
 
@@ -331,6 +359,8 @@ class Orchestrator:
 
     def _admit(self, run: _Run) -> bool:
         with self.db.transaction() as session:
+            if run.refetch_settings:  # the meta said so already: once is enough
+                settings_refetched(session, run.script.id)
             admitted = admit_run(
                 session,
                 run.row(),

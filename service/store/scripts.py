@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,22 @@ def update_script(
     session.flush()
 
 
+def note_settings(script: Script, before: Any, after: Any) -> None:
+    """The effective settings went from ``before`` to ``after``: if they differ, the next
+    query tells Poe to fetch them again (``refetch_settings``)."""
+    if before != after:
+        script.refetch_settings = True
+
+
+def settings_refetched(session: Session, script_id: int) -> None:
+    """Poe was told to fetch the settings (or fetched them): nothing to tell any more."""
+    session.execute(
+        update(Script)
+        .where(Script.id == script_id, Script.refetch_settings.is_(True))
+        .values(refetch_settings=False)
+    )
+
+
 def delete_script(session: Session, script: Script) -> None:
     """Delete the script; versions, runs, events and reports go with it (ON DELETE CASCADE)."""
     session.execute(delete(Script).where(Script.id == script.id))
@@ -129,4 +145,8 @@ def _new_version(script: Script, number: int, source: CheckedSource) -> ScriptVe
         sha256=hashlib.sha256(source.source.encode()).hexdigest(),
         size=source.size,
         bot_dependencies=source.bot_dependencies,
+        dynamic_bot_calls=source.dynamic_bot_calls,
+        settings=source.settings,
+        header=dict(source.header.values),
+        privacy_shield=source.header.privacy_shield,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -108,6 +109,9 @@ class Script(Base):
     # Fernet token of the Poe access key (service.security.AccessKeyCipher), or NULL.
     access_key_encrypted: Mapped[str | None] = mapped_column(Text)
     current_version: Mapped[int]
+    # The effective settings changed since Poe last fetched them: the next query's meta
+    # event says refetch_settings (with an access key set), and Poe fetches them.
+    refetch_settings: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -126,6 +130,13 @@ class ScriptVersion(Base):
     size: Mapped[int]
     # Literal poe.call/poe.stream bot names and call-site counts (SPEC §5 default).
     bot_dependencies: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Call sites naming their bot by a computed name (a dropdown's value, say).
+    dynamic_bot_calls: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What poe.update_settings set when this version was saved (None: it set nothing).
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The `# poe:` header comments, key → value in order; privacy_shield is one of them.
+    header: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    privacy_shield: Mapped[str | None] = mapped_column(String(8))  # full | half
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -58,7 +58,7 @@ def test_an_0001_database_upgrades_with_its_rows(database: Database) -> None:
             ),
             key,
         )
-    upgrade(database.engine)
+    upgrade(database.engine, "0002")
     assert current_revision(database.engine) == "0002"
     schema = inspect(database.engine)
     assert "files" in schema.get_table_names()

@@ -6,16 +6,17 @@ problems at their places (compile errors at their lines)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from service.errors import InvalidName, NameTaken, SourceRejected, SourceTooLarge
+from service.errors import InvalidName, NameTaken, SandboxBusy, SourceRejected, SourceTooLarge
 from service.routes import scripts as api
-from service.routes.deps import CipherDep, SessionDep, SettingsDep
-from service.routes.pages.deps import CheckedForm, SignedIn, mark_page
+from service.routes.deps import CipherDep, DatabaseDep, OrchestratorDep, SessionDep, SettingsDep
+from service.routes.pages.deps import CheckedForm, SignedIn, SignedInId, mark_page
 from service.routes.pages.rendering import page, redirect
 from service.routes.pages.script_form import (
     FLAGS,
@@ -24,12 +25,9 @@ from service.routes.pages.script_form import (
     read_script_form,
     update_body,
 )
-from service.routes.schemas import ScriptCreate, ScriptUpdate
-from service.security import AccessKeyCipher
-from service.settings import Settings
 from service.sources import infer_bot_dependencies
 from service.store import scripts as store
-from service.store.tables import Creator, Script
+from service.store.tables import Script
 
 STARTER_SOURCE = """\
 # Everything the script prints becomes the bot's answer, streamed as it is written.
@@ -45,18 +43,30 @@ def new_form(request: Request, creator: SignedIn) -> Response:
 
 
 @router.post("/scripts")
-def create(
+async def create(
     request: Request,
-    creator: SignedIn,
+    creator_id: SignedInId,
     form_data: CheckedForm,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     cipher: CipherDep,
+    orchestrator: OrchestratorDep,
 ) -> Response:
-    form = read_script_form(form_data, with_name=True)
+    form = await anyio.to_thread.run_sync(lambda: read_script_form(form_data, with_name=True))
     body = create_body(form, form_data)
     if body is not None:
-        created = _save(session, form, lambda: _create(body, creator, session, settings, cipher))
+
+        async def action() -> str:
+            checked = await orchestrator.checked_source(body.source, api.given_name(body))
+            out = await api.in_transaction(
+                database,
+                lambda session: api.new_script(
+                    session, creator_id, body, checked, settings, cipher
+                ),
+            )
+            return out.name
+
+        created = await _save(form, action)
         if created is not None:
             return redirect(request, f"/scripts/{created}", notice=f"Script {created} is live.")
     return _form_page(request, form, script=None, status_code=form.status_code)
@@ -70,64 +80,55 @@ def edit_form(request: Request, name: str, creator: SignedIn, session: SessionDe
 
 
 @router.post("/scripts/{name}/edit")
-def update(
+async def update(
     request: Request,
     name: str,
-    creator: SignedIn,
+    creator_id: SignedInId,
     form_data: CheckedForm,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     cipher: CipherDep,
+    orchestrator: OrchestratorDep,
 ) -> Response:
-    script = store.get_script(session, creator.id, name)
-    form = read_script_form(form_data, with_name=False)
+    script, current = await api.in_transaction(
+        database, lambda session: _script_and_source(session, creator_id, name)
+    )
+    form = await anyio.to_thread.run_sync(lambda: read_script_form(form_data, with_name=False))
     form.other_settings = ScriptForm.from_script("", script.settings).other_settings
     body = update_body(form, form_data)
     if body is not None:
-        saved = _save(
-            session, form, lambda: _update(script, body, creator, session, settings, cipher)
-        )
+
+        async def action() -> str:
+            checked = None
+            if body.source is not None and body.source != current:
+                checked = await orchestrator.checked_source(body.source, script.name)
+            out = await api.in_transaction(
+                database,
+                lambda session: api.changed_script(
+                    session, creator_id, script.name, body, checked, settings, cipher
+                ),
+            )
+            if out.version != script.current_version:
+                return f"Saved as version {out.version}."
+            return "Saved; the source is unchanged, so there is no new version."
+
+        saved = await _save(form, action)
         if saved is not None:
             return redirect(request, f"/scripts/{script.name}", notice=saved)
     return _form_page(request, form, script, status_code=form.status_code)
 
 
-def _create(
-    body: ScriptCreate,
-    creator: Creator,
-    session: Session,
-    settings: Settings,
-    cipher: AccessKeyCipher,
-) -> str:
-    out = api.create_script(
-        body=body, creator=creator, session=session, settings=settings, cipher=cipher
-    )
-    return out.name
+def _script_and_source(session: Session, creator_id: int, name: str) -> tuple[Script, str]:
+    script = store.get_script(session, creator_id, name)
+    return script, store.current_version(session, script).source
 
 
-def _update(
-    script: Script,
-    body: ScriptUpdate,
-    creator: Creator,
-    session: Session,
-    settings: Settings,
-    cipher: AccessKeyCipher,
-) -> str:
-    before, name = script.current_version, script.name
-    out = api.update_script(
-        name=name, body=body, creator=creator, session=session, settings=settings, cipher=cipher
-    )
-    if out.version != before:
-        return f"Saved as version {out.version}."
-    return "Saved; the source is unchanged, so there is no new version."
-
-
-def _save(session: Session, form: ScriptForm, action: Callable[[], str]) -> str | None:
-    """Run ``action`` in a savepoint: a refusal becomes the form's errors and changes nothing."""
+async def _save(form: ScriptForm, action: Callable[[], Awaitable[str]]) -> str | None:
+    """Save; a refusal becomes the form's errors, and nothing was stored (each save is one
+    transaction, after the settings were read in the sandbox)."""
     try:
-        with session.begin_nested():
-            return action()
-    except SourceRejected as exc:
+        return await action()
+    except SourceRejected as exc:  # compile errors, or the settings run failed (a line)
         form.problems = exc.problems
         form.error("source", str(exc))
     except SourceTooLarge as exc:
@@ -137,6 +138,9 @@ def _save(session: Session, form: ScriptForm, action: Callable[[], str]) -> str 
         form.status_code = 409
     except InvalidName as exc:
         form.error("name", str(exc))
+    except SandboxBusy as exc:
+        form.error("source", str(exc))
+        form.status_code = 503
     return None
 
 

@@ -120,11 +120,9 @@ def settings_of(form: ScriptForm) -> dict[str, Any]:
 
 def create_body(form: ScriptForm, form_data: FormData) -> ScriptCreate | None:
     """The REST body for creating the script, or None with the form's errors filled in."""
-    values: dict[str, Any] = {
-        "name": form.name,
-        "source": form.source,
-        "settings": settings_of(form),
-    }
+    values: dict[str, Any] = {"source": form.source, "settings": settings_of(form)}
+    if form.name:  # else the source's `# poe: name=` header names it
+        values["name"] = form.name
     key = _text(form_data, "poe_access_key")
     if key:
         values["poe_access_key"] = key

@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from service.bot_settings import effective_settings
-from service.errors import NotFound, SourceRejected, SourceTooLarge
+from service.bot_settings import version_settings
+from service.errors import NotFound, SandboxBusy, SourceRejected, SourceTooLarge
 from service.routes import scripts as api
-from service.routes.deps import SessionDep, SettingsDep
-from service.routes.pages.deps import CheckedForm, SignedIn, mark_page
+from service.routes.deps import DatabaseDep, OrchestratorDep, SessionDep, SettingsDep
+from service.routes.pages.deps import CheckedForm, SignedIn, SignedInId, mark_page
 from service.routes.pages.diffs import diff_rows
 from service.routes.pages.rendering import page, redirect
 from service.store import run_history
@@ -64,7 +64,7 @@ def script_page(
     version = store.current_version(session, script)
     versions = store.list_versions(session, script, VERSIONS_SHOWN, 0)
     runs = run_store.list_runs(session, script, RUNS_SHOWN, 0)
-    bot_settings = effective_settings(script.settings, version.bot_dependencies)
+    bot_settings = version_settings(script, version)
     return page(
         request,
         "script.html",
@@ -103,24 +103,30 @@ def version_page(
 
 
 @router.post("/scripts/{name}/versions/{number}/restore")
-def restore(
+async def restore(
     request: Request,
     name: str,
     number: int,
-    creator: SignedIn,
+    creator_id: SignedInId,
     form: CheckedForm,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
+    orchestrator: OrchestratorDep,
 ) -> Response:
     if not 1 <= number < 2**31:
         raise NotFound(f"There is no version {number}.")
     try:
-        with session.begin_nested():
-            restored = api.restore_version(
-                name=name, number=number, creator=creator, session=session, settings=settings
-            )
-    except (SourceRejected, SourceTooLarge) as exc:
-        # The policy tightened since that version was saved: say so, change nothing.
+        restored = await api.restore_version(
+            name=name,
+            number=number,
+            creator_id=creator_id,
+            database=database,
+            settings=settings,
+            orchestrator=orchestrator,
+        )
+    except (SourceRejected, SourceTooLarge, SandboxBusy) as exc:
+        # The policy tightened since that version was saved, or its settings no longer
+        # read: say so, change nothing.
         return redirect(
             request, f"/scripts/{name}/versions/{number}", notice=f"Not restored: {exc}"
         )
