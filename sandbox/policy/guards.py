@@ -124,6 +124,20 @@ WRITABLE_TYPES: dict[type, str] = {
     decimal.Context: "decimal.getcontext().prec = 50: validated numbers of this run's context",
 }
 
+#: Modules (or packages, by their top-level name) whose objects a script may change, its
+#: own or not: they hold the run's data only (``ws["A1"] = 3``, ``msg["Subject"] = ...``,
+#: ``df["c"] = ...``); the runtime uses none of their objects. Classes stay read-only.
+#: modules.py adds the preinstalled packages it allows (WRITABLE_PACKAGES there).
+WRITABLE_MODULES: dict[str, str] = {
+    **dict.fromkeys(
+        _names("email xml sqlite3 configparser http.cookies array zipfile tarfile csv"),
+        "documents, archives and databases the script builds (sqlite3: row_factory)",
+    ),
+    "types": "types.SimpleNamespace",
+    "threading": "threads the script starts (daemon=); the runtime's are not reachable",
+    "logging": "loggers and handlers: the runtime never logs in the child",
+}
+
 #: Metaclasses a script class may end up with (through its bases); any other is refused.
 ALLOWED_METACLASSES: dict[type, str] = {
     type: "plain classes and exceptions",
@@ -163,6 +177,35 @@ _PARAMETER_CHECKED_NAMES = frozenset(
     name for methods in DENIED_PARAMETERS.values() for name in methods
 )
 _CHECKED_NAMES = _TYPE_CHECKED_NAMES | _PARAMETER_CHECKED_NAMES | INSPECT_ATTRIBUTES
+
+
+def deny_attributes(owner: type, names: dict[str, str]) -> None:
+    """Add ``names`` of ``owner`` to DENIED_ATTRIBUTES: for types of packages, known only
+    once a run imports them (modules.py calls this when it builds their proxy)."""
+    global _TYPE_CHECKED_NAMES, _CHECKED_NAMES
+    DENIED_ATTRIBUTES.setdefault(owner, {}).update(names)
+    _TYPE_CHECKED_NAMES = _TYPE_CHECKED_NAMES | frozenset(names)
+    _CHECKED_NAMES = _CHECKED_NAMES | frozenset(names)
+
+
+def allow_writes(module: str, reason: str) -> None:
+    """Add ``module`` to WRITABLE_MODULES (modules.py, for the packages it allows)."""
+    WRITABLE_MODULES[module] = reason
+    _writable_by_module.clear()
+
+
+_writable_by_module: dict[type, bool] = {}
+
+
+def _in_writable_module(cls: type) -> bool:
+    writable = _writable_by_module.get(cls)
+    if writable is None:
+        module = getattr(cls, "__module__", None)
+        writable = type(module) is str and any(
+            module == name or module.startswith(name + ".") for name in WRITABLE_MODULES
+        )
+        _writable_by_module[cls] = writable
+    return writable
 
 
 def register_script_class(cls: type) -> type:
@@ -385,6 +428,8 @@ class _ReadOnly:
 def guarded_write(ob: Any) -> Any:
     """``_write_``: the object itself when the script may change it, else a refusing stand-in."""
     if type(ob) in WRITABLE_TYPES or is_script_object(ob):
+        return ob
+    if not isinstance(ob, type) and _in_writable_module(type(ob)):
         return ob
     return _ReadOnly(ob)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
+from sandbox.policy.checked import open_file
 from sandbox.policy.guards import (
     CLASS_HOOK,
     SCRIPT_TYPE,
@@ -27,7 +28,7 @@ from sandbox.policy.guards import (
     guarded_setattr,
     guarded_write,
 )
-from sandbox.policy.modules import ALLOWED_MODULES, PREIMPORT, import_hook, module_proxy
+from sandbox.policy.modules import LEAN_MODULES, PREIMPORT, import_hook, module_proxy
 
 
 def _names(names: str) -> tuple[str, ...]:
@@ -66,13 +67,13 @@ BUILTINS_WRAPPED: dict[str, str] = {
     "print": "the chat's print (the compiler calls it as _print_(...)._call_print)",
     "input": "the runtime's input (raises NotImplementedError, reference 004)",
     "__import__": "the allow-list import hook (modules.py)",
+    "open": "files by name only (checked.open_file): the scratch directory is all there is",
 }
 
 #: Builtins a script does not get.
 BUILTINS_DENIED: dict[str, str] = {
     **dict.fromkeys(_names("eval exec compile"), "new code that skips the restricted compiler"),
     **dict.fromkeys(_names("globals locals vars dir"), "namespace introspection"),
-    "open": "no file system (SPEC §8)",
     "memoryview": "rarely useful in a bot; raw buffer views were the route of CPython bugs",
     **dict.fromkeys(_names("aiter anext"), "async code is not compiled"),
     **dict.fromkeys(
@@ -168,6 +169,7 @@ def _iter(ob: Any, *sentinel: Any) -> Iterator[Any]:
 
 _WRAPPED: dict[str, object] = {
     "type": SCRIPT_TYPE,
+    "open": open_file,
     "getattr": guarded_getattr,
     "hasattr": guarded_hasattr,
     "setattr": guarded_setattr,
@@ -244,5 +246,5 @@ def warm_up() -> None:
     """Import PREIMPORT and build every module proxy: for the template process, before forking."""
     for name in PREIMPORT:
         importlib.import_module(name)
-    for name in ALLOWED_MODULES:
+    for name in LEAN_MODULES:
         module_proxy(name)

@@ -8,8 +8,12 @@ import pytest
 from sandbox.policy import SourceRejected
 from tests.sandbox.policy.harness import Stop, stopped_by
 
-OPEN_ENVIRON = "open('/proc/self/environ').read()\n"
-OPEN_SECRET_KEY = "open('var/secret.key').read()\n"
+# Reading host files is the OS layer's to refuse (tests/escapes_os/test_scratch.py,
+# test_files.py): open() takes names; descriptors are the sandbox's (fd 3: the channel).
+OPEN_DESCRIPTOR = "open(3, 'rb').read()\n"
+OPEN_WITH_OPENER = "open('x', 'w', opener=lambda path, flags: 3)\n"
+IO_OPEN_DESCRIPTOR = "import io\nio.open(3, 'wb').write(b'frame')\n"
+CODECS_OPEN_DESCRIPTOR = "import codecs\ncodecs.open(3)\n"
 EVAL = "x = eval('1')\n"
 EVAL_BY_OTHER_NAME = "e = eval\n"
 EXEC_BY_OTHER_NAME = "e = exec\n"
@@ -23,6 +27,10 @@ MEMORYVIEW = "m = memoryview(b'x')\n"
 EXIT = "exit()\n"
 INPUT = "input('x')\n"
 GC = "import gc\ngc.get_objects()\n"
+_BY_NAME = (
+    "{} takes a file name in scripts, not int: descriptors belong to the sandbox (the "
+    "channel to the host is one)"
+)
 
 # Three-argument type() makes a class past __metaclass__; with a pydantic base, pydantic
 # evaluates the string annotation with eval and the real builtins (see the test below).
@@ -69,8 +77,11 @@ SUBCLASSES_VIA_SUPER_OF_TYPE = "x = super(type, int).__subclasses__\n"
 @pytest.mark.parametrize(
     ("source", "stop"),
     [
-        (OPEN_ENVIRON, Stop("builtins", NameError, "name 'open' is not defined")),
-        (OPEN_SECRET_KEY, Stop("builtins", NameError, "name 'open' is not defined")),
+        (OPEN_DESCRIPTOR, Stop("checked", TypeError, _BY_NAME.format("open()"))),
+        (OPEN_WITH_OPENER, Stop("checked", TypeError,
+            "open(opener=...) is not available in scripts")),
+        (IO_OPEN_DESCRIPTOR, Stop("checked", TypeError, _BY_NAME.format("open()"))),
+        (CODECS_OPEN_DESCRIPTOR, Stop("checked", TypeError, _BY_NAME.format("codecs.open()"))),
         (EVAL, Stop("compiler", SourceRejected, "Eval calls are not allowed.")),
         (EVAL_BY_OTHER_NAME, Stop("builtins", NameError, "name 'eval' is not defined")),
         (EXEC_BY_OTHER_NAME, Stop("builtins", NameError, "name 'exec' is not defined")),
@@ -84,7 +95,9 @@ SUBCLASSES_VIA_SUPER_OF_TYPE = "x = super(type, int).__subclasses__\n"
         (EXIT, Stop("builtins", NameError, "name 'exit' is not defined")),
         (INPUT, Stop("library:harness.py", NotImplementedError,
                      "input() is not supported in script bots")),
-        (GC, Stop("modules", ImportError, "import of 'gc' is not allowed in scripts")),
+        (GC, Stop("modules", ImportError, "import of 'gc' is not allowed in scripts: reaches "
+            "the interpreter's internals (frames, modules, import machinery); the README, "
+            'section "What a script can import", lists what scripts can import')),
         (PYDANTIC_TYPE_CALL, Stop("guards", TypeError,
             "type() takes one argument in scripts; use a class statement")),
         (TYPE_OF_TYPE, Stop("guards", TypeError,

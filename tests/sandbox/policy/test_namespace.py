@@ -14,6 +14,7 @@ from sandbox.poe.response import Response
 from sandbox.poe.runtime import Runtime
 from sandbox.poe.tools import Doc
 from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
+from sandbox.policy.checked import open_file
 from sandbox.policy.guards import guarded_getattr
 from sandbox.policy.namespace import BUILTINS_AS_IS, BUILTINS_DENIED, BUILTINS_WRAPPED
 from tests.sandbox.poe.harness import Run, echo_bot, new_run
@@ -47,7 +48,7 @@ def test_globals_hold_poe_and_restricted_builtins_only() -> None:
     g = script_globals(poe="POE", print_function=print, input_function=input)
     assert set(g) == {"__builtins__", "__name__", "poe"}
     assert (g["poe"], g["__name__"]) == ("POE", "__main__")
-    assert "open" not in g["__builtins__"]
+    assert g["__builtins__"]["open"] is open_file  # files by name (checked.py)
     again = script_globals(poe="POE", print_function=print, input_function=input)
     assert again["__builtins__"] is not g["__builtins__"]  # fresh per run
 
@@ -166,7 +167,7 @@ def test_every_builtin_is_reviewed() -> None:
 
 
 def test_denied_builtins_are_missing() -> None:
-    for name in ("open", "vars", "dir", "globals", "locals", "memoryview", "breakpoint"):
+    for name in ("vars", "dir", "globals", "locals", "memoryview", "breakpoint"):
         outcome = run(f"{name}\n")
         assert isinstance(outcome.error, NameError), name
 
