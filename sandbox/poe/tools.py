@@ -1,8 +1,8 @@
 """Tool calling: ``poe.Doc``, tool definitions, ``call_tools`` and ``update_tool_calls``.
 
-Annotations are read as the objects they are and never evaluated: a string annotation
-(``from __future__ import annotations``) is refused, not passed to ``eval``. The sandbox
-compiles scripts so that ``poe.Doc[...]`` annotations are real objects.
+Annotations are read as the objects they are, never evaluated with ``eval``: a string
+annotation (``from __future__ import annotations``) is read back by the small resolver of
+``annotations.py``, which allows names, attributes, subscripts and ``poe.Doc`` only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fastapi_poe.types import (
     ToolCallDefinitionDelta,
 )
 
+from sandbox.poe.annotations import resolve_annotation
 from sandbox.poe.messages import Message
 
 if TYPE_CHECKING:
@@ -129,6 +130,13 @@ def tool_definition(func: Callable[..., Any]) -> fp.ToolDefinition:
         if param.kind not in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
             raise TypeError(f"tool {name!r}: parameter {param.name!r} cannot be passed by name")
         annotation = param.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = resolve_annotation(annotation, func, Doc)
+            except Exception as exc:  # whatever the script's objects raise on the way
+                raise TypeError(
+                    f"tool {name!r}, parameter {param.name!r}: {type(exc).__name__}: {exc}"
+                ) from None
         if not isinstance(annotation, Doc):
             raise TypeError(
                 f"tool {name!r}: annotate parameter {param.name!r} with "

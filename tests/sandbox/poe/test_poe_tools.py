@@ -243,9 +243,80 @@ def test_string_annotations_are_never_evaluated(run: Run) -> None:
         '    """Doc"""\n'
     )
     env = run.exec(source)
-    with pytest.raises(TypeError, match="annotate parameter 'x'"):
+    with pytest.raises(TypeError, match="may not contain BoolOp"):
         run.poe.call("Any", "x", tools=[env["tool"]])
     assert env["evaluated"] == []
+
+
+FUTURE_TOOLS = """
+from __future__ import annotations
+import enum
+import typing
+from typing import Literal, Optional
+
+class Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+def tool_weather(
+    city: poe.Doc[str, "City name"],
+    unit: poe.Doc[Unit, "Unit"],
+    days: poe.Doc[int | None, "Days ahead"] = None,
+    tags: poe.Doc[list[str], "Tags"] = (),
+    mode: poe.Doc[Literal["fast", "slow"], "Mode"] = "fast",
+    note: poe.Doc(Optional[str], "A note") = None,
+    pair: poe.Doc[typing.Tuple[int, str], "Pair"] = (1, "a"),
+):
+    \"\"\"Weather for a city\"\"\"
+"""
+
+
+def test_string_annotations_are_read_back_into_schemas(run: Run) -> None:
+    tool = schema_of(run, FUTURE_TOOLS)
+    properties = tool["function"]["parameters"]["properties"]  # type: ignore[index]
+    assert properties == {
+        "city": {"type": "string", "description": "City name"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "Unit"},
+        "days": {"type": "integer", "description": "Days ahead"},
+        "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags"},
+        "mode": {"type": "string", "enum": ["fast", "slow"], "description": "Mode"},
+        "note": {"type": "string", "description": "A note"},
+        "pair": {
+            "type": "array",
+            "prefixItems": [{"type": "integer"}, {"type": "string"}],
+            "description": "Pair",
+        },
+    }
+    assert tool["function"]["parameters"]["required"] == ["city", "unit"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "message"),
+    [
+        ("__import__('os')", "private names"),
+        ("poe.call('Bot', 'x')", "may call poe.Doc only"),
+        ("poe._rt", "private attributes"),
+        ("poe.Doc.__class__", "private attributes"),
+        ("_hidden", "private names"),
+        ("(lambda: poe.Doc[str, 'x'])()", "Lambda"),
+        ("[c for c in 'ab']", "ListComp"),
+        ("poe.Doc[str, 'x'] if True else 1", "IfExp"),
+        ("print('hi')", "may call poe.Doc only"),
+        ("poe.Doc(*('x', 'y'))", "plain arguments"),
+        ("undefined_name", "does not define"),
+        ("poe.Doc[str, 'x'" + ")" * 3, "not an expression"),
+        ("list[" * 300 + "str" + "]" * 300, "too"),
+        ("'" + "x" * 3000 + "'", "too long"),
+    ],
+)
+def test_string_annotations_refuse_what_is_not_a_type(
+    run: Run, annotation: str, message: str
+) -> None:
+    env = run.exec('def tool(x):\n    """Doc"""\n', _hidden=str)
+    env["tool"].__annotations__["x"] = annotation  # as `from __future__ import annotations`
+    with pytest.raises(TypeError, match=message):
+        run.poe.call("Any", "x", tools=[env["tool"]])
+    assert run.port.requests == [] and run.events == []
 
 
 def test_tools_must_be_a_sequence_of_functions(run: Run) -> None:
