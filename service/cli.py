@@ -142,6 +142,7 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
     from sandbox.policy.compiler import check_source
+    from sandbox.policy.modules import import_problems
 
     path = Path(args.file)
     try:
@@ -152,7 +153,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
     except UnicodeDecodeError as exc:
         print(f"{args.file}:1:1: the file is not UTF-8 ({exc.reason})")
         return 1
-    problems = check_source(source)
+    # Imports are checked once the source compiles: against the policy, as a run would.
+    problems = check_source(source) or import_problems(source)
     for problem in problems:
         print(f"{args.file}:{problem.line}:{problem.col}: {problem.message}")
     if not problems:

@@ -10,6 +10,7 @@ code importing lazily (``datetime.strptime`` → ``_strptime``) works without fi
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import enum
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from sandbox.policy import checked
+from sandbox.policy.compiler import Problem
 from sandbox.policy.guards import (
     SCRIPT_TYPE,
     ScriptEnumType,
@@ -111,7 +113,7 @@ ALLOWED_MODULES: dict[str, str] = {
         "diagnostics (logging writes nowhere unless the script gives it a file or stream)",
     ),
     **dict.fromkeys(_names("colorsys wave"), "colours and sound as data"),
-    "pickle": "loads plain data only (WRAPPED_NAMES): a pickle may name any function",
+    "pickle": "loads plain data only (checked, below): a pickle may name any function",
     "fastapi_poe": "the protocol types, as `import fastapi_poe as fp` (SPEC §8)",
     **dict.fromkeys(
         _names("fastapi_poe.types fastapi_poe.client fastapi_poe.base"),
@@ -786,6 +788,37 @@ def import_hook(
                     raise _refuse(sub, reason)
                 proxy._attrs[attr] = _Submodule(sub)
     return proxy
+
+
+def import_problems(source: str) -> list[Problem]:
+    """The imports of ``source`` that will fail at run time, each at its line (``scriptbots
+    check``; the source already compiles)."""
+    problems: list[Problem] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [(node.module, [alias.name for alias in node.names])]
+        else:
+            continue
+        for name, fromlist in names:
+            if name in RUN_MODULES or name.partition(".")[0] in RUN_MODULES:
+                continue
+            try:
+                proxy = import_hook(name, None, None, tuple(fromlist) if fromlist else None)
+                missing = [n for n in fromlist or () if n not in proxy._attrs]  # type: ignore[union-attr]
+            except ImportError as exc:
+                problems.append(Problem(node.lineno, node.col_offset + 1, str(exc)))
+                continue
+            for attr in missing:
+                problems.append(
+                    Problem(
+                        node.lineno,
+                        node.col_offset + 1,
+                        f"{name}.{attr} is not available to scripts; {_WHERE}",
+                    )
+                )
+    return problems
 
 
 def _guarded_view(target: object) -> object:

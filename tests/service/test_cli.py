@@ -128,6 +128,24 @@ def test_check_prints_problems_as_file_line_col(workdir: Path, env: dict[str, st
     )
 
 
+def test_check_reports_imports_that_will_fail_at_their_line(
+    workdir: Path, env: dict[str, str]
+) -> None:
+    (workdir / "imports.py").write_text(
+        "import json, os\nimport pandas as pd\n\nimport subprocess\n"
+        "from os import system\nfrom matplotlib import pyplot\nimport poe\n"
+    )
+    done = scriptbots("check", "imports.py", cwd=workdir, env=env)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, done.stdout
+    assert lines[0].startswith("imports.py:4:1: import of 'subprocess' is not allowed in scripts")
+    assert lines[0].endswith(
+        'the README, section "What a script can import", lists what scripts can import'
+    )
+    assert lines[1].startswith("imports.py:5:1: os.system is not available to scripts")
+
+
 def test_check_of_unreadable_files(workdir: Path, env: dict[str, str]) -> None:
     missing = scriptbots("check", "missing.py", cwd=workdir, env=env)
     assert missing.returncode == 1 and "missing.py" in missing.stderr
