@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sandbox.channel import AsyncChannel
+from sandbox.channel import AsyncChannel, FrameRate
 from sandbox.errors import SandboxUnavailable
 from sandbox.isolation.status import (
     EXIT_ISOLATION_BASE,
@@ -85,13 +85,19 @@ class SandboxPool:
     """Runs scripts, each in a fresh isolated child process (SPEC §8)."""
 
     def __init__(
-        self, *, slots: int = 128, spares: int = 2, unrestricted_for_tests: bool = False
+        self,
+        *,
+        slots: int = 128,
+        spares: int = 2,
+        frame_rate: FrameRate | None = None,
+        unrestricted_for_tests: bool = False,
     ) -> None:
         if unrestricted_for_tests and "PYTEST_CURRENT_TEST" not in os.environ:
             raise RuntimeError("unrestricted_for_tests is for the test suite only")
         if not 1 <= slots <= _MAX_SLOTS or spares < 0:
             raise ValueError(f"slots must be 1 to {_MAX_SLOTS} and spares >= 0")
         self._slots = slots
+        self._frame_rate = frame_rate or FrameRate()
         self._spare_target = min(spares, slots)
         self._unrestricted = unrestricted_for_tests
         self._template: TemplateProcess | None = None
@@ -230,7 +236,7 @@ class SandboxPool:
         template.send(request, theirs)
         try:
             await spawned
-            child.channel = await AsyncChannel.connect(ours)
+            child.channel = await AsyncChannel.connect(ours, self._frame_rate)
         except BaseException:
             child.kill()
             raise

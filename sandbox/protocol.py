@@ -287,8 +287,8 @@ def decode(body: bytes) -> Message:
     """The message in one frame body (without its header); ProtocolError if it is not one."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError("frame is not JSON") from exc
+    except (ValueError, RecursionError) as exc:  # also ints past sys.get_int_max_str_digits()
+        raise ProtocolError("frame is not JSON within limits") from exc
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
         raise ProtocolError("frame is not a tagged object")
     cls = _MESSAGE_TYPES.get(data.pop("t"))

@@ -55,6 +55,7 @@ MAX_IN_FLIGHT = 64  # bot calls, fetches and uploads of one run at once (poe.par
 # host; the others wait their turn (see _spawn_transfer).
 MAX_TRANSFERS_IN_FLIGHT = 4
 MAX_ERROR_CHARS = 20_000
+MISBEHAVED = "The sandbox process misbehaved and was stopped."
 _BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script down
 _EXIT_REPORT_WAIT_S = 5.0
 _LIMIT_NAMES = frozenset(typing.get_args(LimitName))
@@ -190,9 +191,10 @@ class RunSupervisor:
             await self._after_death()
         except (ProtocolError, _Violation) as exc:
             logger.warning("sandbox child broke the protocol: %s", exc)
-            self._end(
-                RunEnd("killed", "The sandbox process misbehaved and was stopped."), kill=True
-            )
+            self._end(RunEnd("killed", MISBEHAVED), kill=True)
+        except Exception:  # the per-run supervisor edge: whatever a frame broke, stop the child
+            logger.exception("reading the sandbox child failed")
+            self._end(RunEnd("killed", MISBEHAVED), kill=True)
 
     async def _dispatch(self, message: Message) -> None:
         if isinstance(message, Started):

@@ -7,18 +7,21 @@ Stopped by: the host (supervisor.py): it reads frames with plain ``recv`` (descr
 along are closed by the kernel, never installed), refuses lengths beyond MAX_FRAME_BYTES
 before reading them, decodes only with ``protocol.decode``, checks every msg_id and caps
 requests in flight (fetches and uploads: MAX_TRANSFERS_IN_FLIGHT at once, the others wait);
-a child that breaks the protocol is killed."""
+a child that breaks the protocol, or sends any frame the decoder chokes on, is killed at
+once; the channel reads one child's frames no faster than its FrameRate (channel.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from sandbox import SandboxPool
+from sandbox.channel import FrameRate
 from sandbox.supervisor import MAX_IN_FLIGHT, MAX_TRANSFERS_IN_FLIGHT
 from tests.escapes_os.harness import attempt, outcome_of
-from tests.sandbox.process.harness import TestServices, run
+from tests.sandbox.process.harness import QUICK, TestServices, run
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -61,6 +64,22 @@ TRANSFER_FLOOD = _RAW + (
     "time.sleep(3)\n"
 )
 
+# json.loads raises a plain ValueError on an integer longer than 4300 digits (not a
+# JSONDecodeError): the host must stop the child at once, not wait for its time limit.
+HUGE_INTEGER = _RAW + (
+    "body = b'{\"t\":\"Started\",\"x\":' + b'9' * 5000 + b'}'\n"
+    "channel.sendall(protocol.HEADER.pack(len(body)) + body)\ntime.sleep(30)\n"
+)
+
+# Frames the host accepts and ignores (cancels of calls that do not exist), as fast as the
+# child can write them: the host reads them no faster than its FrameRate.
+FRAME_FLOOD = _RAW + (
+    "frame = protocol.encode(protocol.BotCallCancel(999))\n"
+    "for _ in range(30):\n"
+    "    channel.sendall(frame * 100)\n"
+)
+SLOW_RATE = FrameRate(frames_per_s=1000, bytes_per_s=10**9, burst_s=0.2)
+
 _MISBEHAVED = "The sandbox process misbehaved and was stopped."
 
 
@@ -70,11 +89,13 @@ async def test_descriptors_sent_to_the_host_are_dropped__host(open_pool: Sandbox
 
 @pytest.mark.parametrize(
     "source",
-    [HOST_MESSAGE, REQUEST_FLOOD, REUSED_REQUEST_ID],
-    ids=["host-message", "bot-call-flood", "reused-id"],
+    [HOST_MESSAGE, REQUEST_FLOOD, REUSED_REQUEST_ID, HUGE_INTEGER],
+    ids=["host-message", "bot-call-flood", "reused-id", "huge-integer"],
 )
 async def test_protocol_abuse_ends_the_run__host(open_pool: SandboxPool, source: str) -> None:
+    began = time.monotonic()
     outcome = await outcome_of(open_pool, source)
+    assert time.monotonic() - began < QUICK.timeout_s / 2, "the child ran on to its time limit"
     assert outcome.end is not None
     assert (outcome.end.status, outcome.end.error) == ("killed", _MISBEHAVED)
     after = await outcome_of(open_pool, "print('still serving')\n")  # the host is unharmed
@@ -114,3 +135,17 @@ async def test_transfers_wait_their_turn__host(open_pool: SandboxPool) -> None:
     await run(open_pool, TRANSFER_FLOOD, services=services)
     assert services.served == 48
     assert services.most == MAX_TRANSFERS_IN_FLIGHT
+
+
+async def test_a_frame_flood_is_read_at_the_frame_rate__host() -> None:
+    pool = SandboxPool(slots=2, spares=0, frame_rate=SLOW_RATE, unrestricted_for_tests=True)
+    await pool.start()
+    try:
+        began = time.monotonic()
+        outcome = await outcome_of(pool, FRAME_FLOOD)
+        elapsed_s = time.monotonic() - began
+    finally:
+        await pool.close()
+    assert outcome.end is not None and outcome.end.status == "ok", outcome.describe()
+    # 3000 frames at 1000 a second after a burst of 200: the child waited on its writes.
+    assert elapsed_s >= 2.5

@@ -79,8 +79,9 @@ async def test_messages_round_trip_both_ways() -> None:
         struct.pack(">I", 17) + b'{"t":"Exploit"}  ',
         struct.pack(">I", 22) + b'{"t":"RunEnd","x":1}  ',
         struct.pack(">I", 31) + b'{"t":"RunEnd","status":"pwned"}',
+        struct.pack(">I", 5015) + b'{"t":"Started","x":' + b"9" * 5000 + b"}",
     ],
-    ids=["not-json", "not-object", "unknown-type", "unknown-field", "bad-value"],
+    ids=["not-json", "not-object", "unknown-type", "unknown-field", "bad-value", "huge-int"],
 )
 async def test_a_malformed_frame_is_a_protocol_error(frame: bytes) -> None:
     host_sock, child_sock = socket.socketpair()
