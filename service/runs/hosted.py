@@ -68,6 +68,18 @@ def find_bot(session: Session, name: str, cipher: AccessKeyCipher) -> BotScript 
     return None if script is None else snapshot(session, script, cipher)
 
 
+def own_bot(
+    session: Session, creator_id: int, name: str, cipher: AccessKeyCipher
+) -> BotScript | None:
+    """``creator_id``'s script named ``name``, or None: the only scripts a bot call of that
+    creator's scripts reaches here (SPEC §8, issue 11: another creator's script of that name
+    is not run; the call goes to Poe, where that creator publishes it)."""
+    script = find_script(session, name)
+    if script is None or script.creator_id != creator_id:
+        return None
+    return snapshot(session, script, cipher)
+
+
 def creators_bot(
     session: Session, creator_id: int, name: str, cipher: AccessKeyCipher
 ) -> BotScript:

@@ -1,9 +1,12 @@
-"""Hosted scripts as bots for other scripts (SPEC §8): ``LocalBots`` over the database, and
-a nested run's Poe events turned back into the parts a bot call yields.
+"""Hosted scripts as bots for their creator's other scripts (SPEC §8): ``LocalBots`` over
+the database, and a nested run's Poe events turned back into the parts a bot call yields.
 
-A called script runs through the same machinery as a query (``Orchestrator``): admitted
-against its creator's quota, recorded with its caller as parent, sharing the caller's
-bot-call budget, at most ``MAX_LOCAL_DEPTH`` deep (``BotRouter`` counts the depth).
+Only the calling script's creator's own scripts are found (issue 11: a script named like a
+popular bot must not receive other creators' calls, prompts and access keys). So a called
+script runs as its caller's creator's run through the same machinery as a query
+(``Orchestrator``): admitted against that creator's quota, recorded with its caller as
+parent, sharing the caller's bot-call budget, at most ``MAX_LOCAL_DEPTH`` deep (``BotRouter``
+counts the depth), and its traceback, shown to the caller, is the caller's creator's code.
 """
 
 from __future__ import annotations

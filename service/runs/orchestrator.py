@@ -52,7 +52,14 @@ from service.runs.conversation import conversation
 from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
 from service.runs.extraction import checked_source
 from service.runs.filestore import DatabaseAttachmentStore
-from service.runs.hosted import BotCaller, BotScript, authorize_bot, creators_bot, find_bot
+from service.runs.hosted import (
+    BotCaller,
+    BotScript,
+    authorize_bot,
+    creators_bot,
+    find_bot,
+    own_bot,
+)
 from service.runs.localbots import HostedBots
 from service.runs.metrics import PoolFigures, RunMetrics
 from service.runs.quotas import admit_run
@@ -235,8 +242,13 @@ class Orchestrator:
         return await self._in_thread(authorize_bot, name, credential, self.cipher)
 
     async def find_bot(self, bot_name: str) -> BotScript | None:
-        """Any creator's script named ``bot_name`` (for bot calls between scripts)."""
+        """Any creator's script named ``bot_name`` (for its public page)."""
         return await self._in_thread(find_bot, bot_name, self.cipher)
+
+    async def find_own_bot(self, creator_id: int, bot_name: str) -> BotScript | None:
+        """``creator_id``'s script named ``bot_name``: what a bot call of their scripts
+        runs here; any other name goes to Poe (SPEC §8)."""
+        return await self._in_thread(own_bot, creator_id, bot_name, self.cipher)
 
     async def checked_source(self, source: str, bot_name: str) -> CheckedSource:
         """A source fit to save as ``bot_name``'s: compiled, and its settings read in the
@@ -392,7 +404,10 @@ class Orchestrator:
         return ScriptServices(
             BotRouter(
                 upstream,
-                HostedBots(self.find_bot, functools.partial(self._run_nested, run)),
+                HostedBots(
+                    functools.partial(self.find_own_bot, run.script.creator_id),
+                    functools.partial(self._run_nested, run),
+                ),
                 depth=run.depth,
             ),
             UrlFetcher(allow_private=settings.fetch_allow_private),
