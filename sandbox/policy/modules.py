@@ -697,11 +697,13 @@ def _own_attrs(name: str) -> dict[str, object]:
 
 
 def _deny_type_attributes(name: str, module: types.ModuleType) -> None:
+    """Refuse TYPE_DENIED_ATTRIBUTES of the types ``name``'s package has loaded so far."""
+    top = name.partition(".")[0]
     for dotted, names in TYPE_DENIED_ATTRIBUTES.items():
         home, _, qualname = dotted.rpartition(".")
-        if home == name and isinstance(getattr(module, qualname, None), type):
-            deny_attributes(getattr(module, qualname), names)
-    top = name.partition(".")[0]
+        owner = getattr(sys.modules.get(home), qualname, None)
+        if dotted.partition(".")[0] == top and isinstance(owner, type):
+            deny_attributes(owner, names)
     if top in WRITABLE_PACKAGES:
         allow_writes(top, WRITABLE_PACKAGES[top])
 
