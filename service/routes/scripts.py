@@ -203,7 +203,7 @@ async def create_script(
     may come from a ``# poe: name=`` header; the settings the source's
     ``poe.update_settings`` sets (read in the sandbox, as Poe does) win over ``settings``."""
     name = check_name(given_name(body))
-    checked = await orchestrator.checked_source(body.source, name)
+    checked = await orchestrator.checked_source(body.source, name, creator_id)
     return await in_transaction(
         database, lambda session: new_script(session, creator_id, body, checked, settings, cipher)
     )
@@ -244,7 +244,7 @@ async def update_script(
             database, lambda session: current_source(session, creator_id, name)
         )
         if body.source != current:
-            checked = await orchestrator.checked_source(body.source, name)
+            checked = await orchestrator.checked_source(body.source, name, creator_id)
     return await in_transaction(
         database,
         lambda session: changed_script(session, creator_id, name, body, checked, settings, cipher),
@@ -294,7 +294,7 @@ async def restore_version(
         database, lambda session: version_source(session, creator_id, name, number)
     )
     # Checked again, settings read again: the policy may have tightened since it was saved.
-    checked = await orchestrator.checked_source(source, name)
+    checked = await orchestrator.checked_source(source, name, creator_id)
     return await in_transaction(
         database, lambda session: restored_script(session, creator_id, name, checked, settings)
     )

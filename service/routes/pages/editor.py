@@ -13,7 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from service.errors import InvalidName, NameTaken, SandboxBusy, SourceRejected, SourceTooLarge
+from service.errors import (
+    InvalidName,
+    NameTaken,
+    QuotaExceeded,
+    SandboxBusy,
+    SourceRejected,
+    SourceTooLarge,
+)
 from service.routes import scripts as api
 from service.routes.deps import CipherDep, DatabaseDep, OrchestratorDep, SessionDep, SettingsDep
 from service.routes.pages.deps import CheckedForm, SignedIn, SignedInId, mark_page
@@ -57,7 +64,9 @@ async def create(
     if body is not None:
 
         async def action() -> str:
-            checked = await orchestrator.checked_source(body.source, api.given_name(body))
+            checked = await orchestrator.checked_source(
+                body.source, api.given_name(body), creator_id
+            )
             out = await api.in_transaction(
                 database,
                 lambda session: api.new_script(
@@ -101,7 +110,7 @@ async def update(
         async def action() -> str:
             checked = None
             if body.source is not None and body.source != current:
-                checked = await orchestrator.checked_source(body.source, script.name)
+                checked = await orchestrator.checked_source(body.source, script.name, creator_id)
             out = await api.in_transaction(
                 database,
                 lambda session: api.changed_script(
@@ -141,6 +150,9 @@ async def _save(form: ScriptForm, action: Callable[[], Awaitable[str]]) -> str |
     except SandboxBusy as exc:
         form.error("source", str(exc))
         form.status_code = 503
+    except QuotaExceeded as exc:
+        form.error("source", str(exc))
+        form.status_code = 429
     return None
 
 
