@@ -9,6 +9,7 @@ from sandbox.extraction import needs_settings_run
 from sandbox.host import SandboxPool
 from sandbox.isolation.status import Protection, SandboxStatus
 from sandbox.policy.compiler import Problem, check_source
+from sandbox.pools import TemplatePools
 from sandbox.protocol import (
     AttachmentInfo,
     BotCallRequest,
@@ -41,6 +42,7 @@ __all__ = [
     "SandboxUnavailable",
     "SettingsUpdated",
     "Started",
+    "TemplatePools",
     "check_source",
     "needs_settings_run",
 ]

@@ -91,6 +91,7 @@ class SandboxPool:
         spares: int = 2,
         frame_rate: FrameRate | None = None,
         unrestricted_for_tests: bool = False,
+        warm: bool = False,
     ) -> None:
         if unrestricted_for_tests and "PYTEST_CURRENT_TEST" not in os.environ:
             raise RuntimeError("unrestricted_for_tests is for the test suite only")
@@ -100,6 +101,7 @@ class SandboxPool:
         self._frame_rate = frame_rate or FrameRate()
         self._spare_target = min(spares, slots)
         self._unrestricted = unrestricted_for_tests
+        self._warm = warm  # its template preimports the heavy packages (sandbox/pools.py)
         self._template: TemplateProcess | None = None
         self._report: dict[str, tuple[bool, str]] = {}
         self._ids = itertools.count(1)
@@ -123,7 +125,9 @@ class SandboxPool:
         await self._launch()
 
     async def _launch(self) -> None:
-        template = TemplateProcess.launch(self, slots=self._slots, unrestricted=self._unrestricted)
+        template = TemplateProcess.launch(
+            self, slots=self._slots, unrestricted=self._unrestricted, warm=self._warm
+        )
         self._template = template
         try:
             report = await asyncio.wait_for(asyncio.shield(template.ready), _START_TIMEOUT_S)

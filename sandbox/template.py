@@ -57,10 +57,12 @@ class TemplateProcess:
         self._stderr_tail = b""
 
     @classmethod
-    def launch(cls, owner: TemplateOwner, *, slots: int, unrestricted: bool) -> TemplateProcess:
+    def launch(
+        cls, owner: TemplateOwner, *, slots: int, unrestricted: bool, warm: bool = False
+    ) -> TemplateProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.setblocking(False)
-        options = json.dumps({"slots": slots, "unrestricted": unrestricted})
+        options = json.dumps({"slots": slots, "unrestricted": unrestricted, "warm": warm})
         argv = [sys.executable, "-I", "-S", "-c", zygote.BOOTSTRAP, json.dumps(_import_path())]
         argv += [str(theirs.fileno()), options]
         try:

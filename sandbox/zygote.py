@@ -67,17 +67,25 @@ def main(argv: list[str]) -> None:
     control_fd, options = int(argv[0]), json.loads(argv[1])
     control = socket.socket(fileno=control_fd)
     control.setblocking(True)
-    template = Template(control, slots=options["slots"], unrestricted=options["unrestricted"])
+    template = Template(
+        control,
+        slots=options["slots"],
+        unrestricted=options["unrestricted"],
+        warm=bool(options.get("warm")),
+    )
     template.serve()
 
 
 class Template:
     """The template's state: its control socket, its children by pidfd, what it can give."""
 
-    def __init__(self, control: socket.socket, *, slots: int, unrestricted: bool) -> None:
+    def __init__(
+        self, control: socket.socket, *, slots: int, unrestricted: bool, warm: bool = False
+    ) -> None:
         self.control = control
         self.slots = slots
         self.unrestricted = unrestricted
+        self.warm = warm  # the heavy packages preimported too (policy.modules.WARM_MODULES)
         self.devnull = os.open(os.devnull, os.O_RDWR)
         self.children: dict[int, _Child] = {}  # by pidfd
         self.busy: set[int] = set()
@@ -96,6 +104,10 @@ class Template:
         _libc.libc.mallopt(_M_ARENA_MAX, 1)
         threading.stack_size(rlimits.THREAD_STACK_BYTES)
         _preimport()
+        if self.warm:
+            from sandbox.policy.modules import warm_up_packages
+
+            warm_up_packages()
         _warm_up()
         gc.collect()
         gc.freeze()  # children do not touch (copy) the template's objects when they collect

@@ -20,7 +20,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 import service
-from sandbox import SandboxPool
+from sandbox import TemplatePools
 from service.routes import bots, files, ops, runs, scripts
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             app.state.cipher = AccessKeyCipher(secret_key)
             app.state.readiness = {"database": db.ping}
             orchestrator = Orchestrator(
-                settings, db, app.state.cipher, SandboxPool(slots=POOL_SLOTS)
+                settings, db, app.state.cipher, TemplatePools(slots=POOL_SLOTS)
             )
             app.state.orchestrator = orchestrator
             stack.push_async_callback(orchestrator.close)

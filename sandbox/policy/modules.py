@@ -17,6 +17,7 @@ import enum
 import functools
 import importlib
 import importlib.util
+import re
 import sys
 import threading
 import types
@@ -915,3 +916,83 @@ def preload_native() -> None:
     for library in NATIVE_SYSTEM_LIBRARIES:
         with contextlib.suppress(OSError):
             ctypes.CDLL(library)
+
+
+#: Packages the warm template imports before forking (sandbox/pools.py): the ones whose
+#: import costs a run most. A version that imports any of them runs on the warm template;
+#: one that imports none of them never pays for them (issue 9).
+WARM_MODULES: dict[str, str] = {
+    "numpy": "~0.1 s to import",
+    "pandas": "~0.5 s to import (numpy, dateutil, pytz)",
+    "matplotlib": "~0.3 s with pyplot, and its font list (built once in the template)",
+    "matplotlib.pyplot": "the Agg backend",
+    "PIL.Image": "Pillow",
+    "scipy": "scipy's top level (its subpackages import lazily)",
+    "openpyxl": "pandas.read_excel and to_excel",
+}
+_WARM_IMPORT = re.compile(
+    r"^[ \t]*(?:import[ \t]+[^\n#]*?\b|from[ \t]+)(?:"
+    + "|".join(sorted({re.escape(name.partition(".")[0]) for name in WARM_MODULES}))
+    + r")\b",
+    re.MULTILINE,
+)
+
+
+@functools.lru_cache(maxsize=512)
+def wants_warm(source: str) -> bool:
+    """Whether ``source`` imports a WARM_MODULES package (a mention in an import line is
+    enough: at worst a hello world runs on the warm template)."""
+    return _WARM_IMPORT.search(source) is not None
+
+
+def warm_up_packages() -> None:
+    """Import WARM_MODULES and build their proxies, in the warm template before forking.
+
+    matplotlib gets a private configuration directory for this, removed afterwards (the
+    template has no home); its fonts are limited to its own (the Python library's, which
+    runs can read), and no font stays open (children close every descriptor)."""
+    import os
+    import shutil
+    import tempfile
+
+    config = tempfile.mkdtemp(prefix="scriptbots-mpl-")
+    os.environ["MPLCONFIGDIR"] = config
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        for name in WARM_MODULES:
+            importlib.import_module(name)
+            module_proxy(name)
+            _with_submodule(name)
+        from matplotlib import font_manager
+
+        data = os.path.realpath(matplotlib.get_data_path())
+        manager = font_manager.fontManager
+        manager.ttflist = [f for f in manager.ttflist if f.fname.startswith(data)]
+        manager.afmlist = [f for f in manager.afmlist if f.fname.startswith(data)]
+        _rehearse_packages()
+    finally:
+        del os.environ["MPLCONFIGDIR"]
+        shutil.rmtree(config, ignore_errors=True)
+
+
+def _rehearse_packages() -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    from matplotlib import font_manager
+
+    frame = pd.DataFrame({"a": np.arange(3), "b": ["x", "y", "z"]})
+    frame["c"] = frame["a"] * 2
+    frame.describe()
+    pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+    figure, axes = plt.subplots()
+    axes.plot([1, 2, 3])
+    axes.set_title("warm")
+    figure.savefig(io.BytesIO(), format="png")
+    plt.close("all")
+    font_manager._get_font.cache_clear()  # open font files: children close descriptors
+    font_manager.fontManager._findfont_cached.cache_clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Seconds; a run is limited to RUN_TIMEOUT_S (120 by default) and Poe allows 600.
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -24,6 +24,7 @@ class PoolFigures:
     spares: int
     warm: bool
     missing_protections: int
+    runs_by_template: dict[str, int] = field(default_factory=dict)
 
 
 class RunMetrics:
@@ -95,5 +96,13 @@ class RunMetrics:
                 "does not give runs.",
                 "# TYPE scriptbots_sandbox_protections_missing gauge",
                 f"scriptbots_sandbox_protections_missing {pool.missing_protections}",
+                "# HELP scriptbots_sandbox_runs_total Runs started, by template: lean, or warm "
+                "(heavy packages preimported, for scripts that import them).",
+                "# TYPE scriptbots_sandbox_runs_total counter",
+                *(
+                    f'scriptbots_sandbox_runs_total{{template="{name}"}} '
+                    f"{pool.runs_by_template.get(name, 0)}"
+                    for name in ("lean", "warm")
+                ),
             ]
         return "\n".join(lines) + "\n"

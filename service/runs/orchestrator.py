@@ -41,9 +41,9 @@ from sandbox import (
     RunEnd,
     RunStart,
     SandboxError,
-    SandboxPool,
     SandboxStatus,
     SandboxUnavailable,
+    TemplatePools,
 )
 from service.errors import QuotaExceeded, SandboxBusy
 from service.logs import log_run
@@ -170,7 +170,7 @@ class Orchestrator:
         settings: Settings,
         db: Database,
         cipher: AccessKeyCipher,
-        pool: SandboxPool,
+        pool: TemplatePools,
         *,
         pool_slots: int = POOL_SLOTS,
     ) -> None:
@@ -236,7 +236,14 @@ class Orchestrator:
         if status is None:
             return None
         busy, spares = self.pool.processes()
-        return PoolFigures(self.pool_slots, busy, spares, status.warm, len(status.missing))
+        return PoolFigures(
+            self.pool_slots,
+            busy,
+            spares,
+            status.warm,
+            len(status.missing),
+            dict(self.pool.runs_by_template),
+        )
 
     # -- starting runs --------------------------------------------------------------------
 
