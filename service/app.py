@@ -8,6 +8,7 @@ the run orchestrator with its sandbox pool (one per process) and puts them in ``
     app.state.cipher        security.AccessKeyCipher for stored Poe access keys
     app.state.orchestrator  runs.orchestrator.Orchestrator: runs, reports, metrics
     app.state.readiness     {name: check} consulted by /readyz
+    app.state.passwords     passwords.PasswordHashing: argon2 in threads, a few at a time
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 
 import service
 from sandbox import TemplatePools
+from service.passwords import PasswordHashing
 from service.routes import bots, files, ops, runs, scripts
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
@@ -54,6 +56,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             app.state.settings = settings
             app.state.db = db
             app.state.cipher = AccessKeyCipher(secret_key)
+            app.state.passwords = PasswordHashing()
             app.state.readiness = {"database": db.ping}
             orchestrator = Orchestrator(
                 settings, db, app.state.cipher, TemplatePools(slots=POOL_SLOTS)

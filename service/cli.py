@@ -92,10 +92,19 @@ def worker_app() -> FastAPI:
     return create_app(load_settings())
 
 
-def _read_password() -> str | None:
+def _read_password(name: str) -> str | None:
+    """The first line of standard input, checked by the web pages' password rule."""
+    from service.errors import WeakPassword
+    from service.passwords import check_password
+
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         _say("error: --password-stdin was given but standard input has no password")
+        return None
+    try:
+        check_password(password, name=name)
+    except WeakPassword as exc:
+        _say(f"error: the password is refused: {exc}")
         return None
     return password
 
@@ -107,7 +116,7 @@ def cmd_creator_create(args: argparse.Namespace, settings: Settings) -> int:
 
     password_hash = None
     if args.password_stdin:
-        password = _read_password()
+        password = _read_password(args.name)
         if password is None:
             return 1
         password_hash = hash_password(password)
@@ -137,6 +146,63 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
         db.dispose()
     _say(f"new API token for {args.name!r} (shown only once):")
     print(token)
+    return 0
+
+
+def cmd_creator_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    from service.security import hash_password
+    from service.store.creators import get_creator, set_password
+    from service.store.db import Database
+
+    password = _read_password(args.name)
+    if password is None:
+        return 1
+    password_hash = hash_password(password)  # before the transaction, which stays short
+    _migrate(settings, quiet=True)
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            set_password(session, get_creator(session, args.name), password_hash)
+    finally:
+        db.dispose()
+    _say(f"password of {args.name!r} set; its web sessions are logged out")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from service.store.creators import get_creator, list_api_tokens
+    from service.store.db import Database
+
+    _migrate(settings, quiet=True)
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            tokens = list_api_tokens(session, get_creator(session, args.name).id)
+    finally:
+        db.dispose()
+    print("id\tcreated\tlast used\tlabel")
+    for token in tokens:
+        last_used = token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "-"
+        created = token.created_at.isoformat(timespec="seconds")
+        print(f"{token.id}\t{created}\t{last_used}\t{token.label or '-'}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from service.store.creators import revoke_api_token_id
+    from service.store.db import Database
+
+    _migrate(settings, quiet=True)
+    db = Database(settings.database_url)
+    try:
+        with db.transaction() as session:
+            revoked = revoke_api_token_id(session, args.id)
+    finally:
+        db.dispose()
+    if not revoked:
+        _say(f"error: there is no unrevoked API token with id {args.id}")
+        return 1
+    _say(f"API token {args.id} revoked")
     return 0
 
 
@@ -212,6 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="read a password for the web pages from the first line of standard input",
     )
     creator_create.set_defaults(handler=cmd_creator_create)
+    creator_passwd = creator_commands.add_parser(
+        "passwd", help="set a creator's password for the web pages (logs out their sessions)"
+    )
+    creator_passwd.add_argument("name")
+    creator_passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from the first line of standard input",
+    )
+    creator_passwd.set_defaults(handler=cmd_creator_passwd)
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -220,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token_create.add_argument("name", help="the creator's name")
     token_create.set_defaults(handler=cmd_token_create)
+    token_list = token_commands.add_parser(
+        "list", help="list a creator's API tokens: id, created, last used (never the secret)"
+    )
+    token_list.add_argument("name", help="the creator's name")
+    token_list.set_defaults(handler=cmd_token_list)
+    token_revoke = token_commands.add_parser("revoke", help="revoke an API token by its id")
+    token_revoke.add_argument("id", type=_positive, help="the token's id (from token list)")
+    token_revoke.set_defaults(handler=cmd_token_revoke)
 
     run = commands.add_parser("run", help="run a script locally in the sandbox")
     run.add_argument("file", metavar="FILE.py")

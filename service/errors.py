@@ -8,8 +8,12 @@
     │   └── SettingsFailed    it failed while its settings were read (saving runs it)
     ├── SourceTooLarge    the source is over the size limit
     ├── Unauthorized      no, an unknown or a revoked credential
+    ├── SandboxBusy       no sandbox could read a saved script's settings right now
+    ├── WeakPassword      a password that breaks the password rule (service/passwords.py)
     ├── QuotaExceeded     too many runs at once for one creator
-    └── SandboxBusy       no sandbox could read a saved script's settings right now
+    └── TryLater          refused for now; ``retry_after_s`` says when to come back
+        ├── LoginThrottled  too many failed logins for the account or the address
+        └── ServiceBusy     too much of one kind of work at once (password hashing)
 
 ``routes/errors.py`` is the one table from these classes to HTTP answers.
 """
@@ -77,4 +81,22 @@ class Unauthorized(ScriptbotsError):
 
 
 class QuotaExceeded(ScriptbotsError):
+    pass
+
+
+class WeakPassword(ScriptbotsError):
+    pass
+
+
+class TryLater(ScriptbotsError):
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class LoginThrottled(TryLater):
+    pass
+
+
+class ServiceBusy(TryLater):
     pass

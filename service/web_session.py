@@ -1,9 +1,11 @@
 """The web pages' session: a signed cookie naming the creator, with the CSRF token of its forms.
 
-The cookie holds no secret, only a creator id, a random CSRF token and a one-shot notice,
-signed (itsdangerous) with a key derived from SECRET_KEY, so every replica reads it and
-nothing about a session lives in one process (SPEC §9). A cookie that fails its signature or
-is older than ``MAX_AGE_S`` is treated as absent: the visitor is simply logged out.
+The cookie holds no secret, only a creator id with the creator's session version (raised by
+logout and password change, which so end every copy of every session of the creator), a
+random CSRF token and a one-shot notice, signed (itsdangerous) with a key derived from
+SECRET_KEY, so every replica reads it and nothing about a session lives in one process. A
+cookie that fails its signature or is older than ``MAX_AGE_S`` is treated as absent: the
+visitor is simply logged out.
 """
 
 from __future__ import annotations
@@ -30,17 +32,21 @@ class WebSession:
 
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     creator_id: int | None = None
+    # The creator's session_version at login: a session of an older version is over.
+    version: int = 0
     notice: str | None = None
     changed: bool = False
 
-    def log_in(self, creator_id: int) -> None:
+    def log_in(self, creator_id: int, version: int) -> None:
         # A new CSRF token at each login: a token seen before the login is worth nothing after.
         self.creator_id = creator_id
+        self.version = version
         self.csrf_token = secrets.token_urlsafe(32)
         self.changed = True
 
     def log_out(self) -> None:
         self.creator_id = None
+        self.version = 0
         self.csrf_token = secrets.token_urlsafe(32)
         self.notice = None
         self.changed = True
@@ -81,10 +87,17 @@ class SessionCodec:
             return WebSession(changed=True)
         if not _well_formed(data):
             return WebSession(changed=True)
-        return WebSession(csrf_token=data["t"], creator_id=data["c"], notice=data.get("n"))
+        return WebSession(
+            csrf_token=data["t"],
+            creator_id=data["c"],
+            version=data.get("v", 0),
+            notice=data.get("n"),
+        )
 
     def dump(self, session: WebSession) -> str:
         data: dict[str, Any] = {"c": session.creator_id, "t": session.csrf_token}
+        if session.version:
+            data["v"] = session.version
         if session.notice:
             data["n"] = session.notice
         return self._serializer.dumps(data)
@@ -110,5 +123,6 @@ def _well_formed(data: Any) -> bool:
         and isinstance(data.get("t"), str)
         and len(data["t"]) >= 32
         and (data.get("c") is None or type(data.get("c")) is int)
+        and type(data.get("v", 0)) is int
         and isinstance(data.get("n", ""), str)
     )

@@ -13,23 +13,32 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from service.errors import (
     InvalidName,
+    LoginThrottled,
     NameTaken,
     NotFound,
     QuotaExceeded,
     SandboxBusy,
     ScriptbotsError,
+    ServiceBusy,
     SourceRejected,
     SourceTooLarge,
+    TryLater,
     Unauthorized,
+    WeakPassword,
 )
 
 logger = logging.getLogger(__name__)
+DATABASE_RETRY_S = 5
+# Every way the database can be out of reach: down, gone mid-query, or no free connection
+# in the pool (issue 12: pool exhaustion answered 500).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 
 STATUS: dict[type[ScriptbotsError], int] = {
     ScriptbotsError: 400,
@@ -41,6 +50,9 @@ STATUS: dict[type[ScriptbotsError], int] = {
     Unauthorized: 401,
     QuotaExceeded: 429,
     SandboxBusy: 503,
+    WeakPassword: 422,
+    LoginThrottled: 429,
+    ServiceBusy: 503,
 }
 
 
@@ -59,13 +71,19 @@ def _answer(
 ) -> Response:
     error_page = getattr(request.app.state, "error_page", None)
     page = error_page(request, status_code, body) if error_page is not None else None
-    return page if page is not None else JSONResponse(body, status_code, headers=headers)
+    if page is None:
+        return JSONResponse(body, status_code, headers=headers)
+    if headers and "Retry-After" in headers:
+        page.headers["Retry-After"] = headers["Retry-After"]
+    return page
 
 
 def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScriptbotsError)
     body: dict[str, object] = {"detail": str(exc)}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TryLater):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, SourceRejected):
         body["errors"] = [
             {"line": p.line, "col": p.col, "message": p.message} for p in exc.problems
@@ -93,7 +111,8 @@ def _database_unavailable(request: Request, exc: Exception) -> Response:
         "database unavailable",
         extra={"method": request.method, "path": request.url.path, "error": type(exc).__name__},
     )
-    return _answer(request, {"detail": "The database is unavailable; try again shortly."}, 503)
+    detail = {"detail": "The database is unavailable; try again shortly."}
+    return _answer(request, detail, 503, {"Retry-After": str(DATABASE_RETRY_S)})
 
 
 def _client_gone(request: Request, exc: Exception) -> Response:
@@ -116,7 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ScriptbotsError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

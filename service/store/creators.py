@@ -35,12 +35,47 @@ def get_creator(session: Session, name: str) -> Creator:
     return creator
 
 
+def set_password(session: Session, creator: Creator, password_hash: str) -> None:
+    """A new password (hashed by the caller, outside any transaction); every web session
+    of the creator ends with the old one."""
+    creator.password_hash = password_hash
+    creator.session_version += 1
+    session.flush()
+
+
 def create_api_token(session: Session, creator: Creator, label: str | None = None) -> str:
     """A new token for ``creator``; the return value is the only time it exists in clear."""
+    return issue_api_token(session, creator.id, label)[1]
+
+
+def issue_api_token(session: Session, creator_id: int, label: str | None = None) -> tuple[int, str]:
+    """A new token of ``creator_id``: its id and its only appearance in clear."""
     token = new_api_token()
-    session.add(ApiToken(creator_id=creator.id, token_hash=hash_api_token(token), label=label))
+    row = ApiToken(creator_id=creator_id, token_hash=hash_api_token(token), label=label)
+    session.add(row)
     session.flush()
-    return token
+    return row.id, token
+
+
+def list_api_tokens(session: Session, creator_id: int) -> list[ApiToken]:
+    """The creator's unrevoked tokens, newest first (their hashes never leave the store)."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.creator_id == creator_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_api_token_id(session: Session, token_id: int, creator_id: int | None = None) -> bool:
+    """Revoke the token ``token_id`` (only when it is ``creator_id``'s, when given); False
+    when there is no such unrevoked token."""
+    query = update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    if creator_id is not None:
+        query = query.where(ApiToken.creator_id == creator_id)
+    result = session.execute(query.values(revoked_at=utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def creator_for_token(session: Session, token: str) -> Creator | None:

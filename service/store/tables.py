@@ -76,6 +76,9 @@ class Creator(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # In every session cookie; raised by logout and password change, which so end every
+    # session of the creator on every replica (a copied cookie included).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -168,6 +171,9 @@ class Run(Base):
     poe_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     poe_user_id: Mapped[str | None] = mapped_column(String(255))
     poe_conversation_id: Mapped[str | None] = mapped_column(String(255))
+    # Renewed by the process driving the run while it lives; a `running` row whose lease
+    # ran out belongs to a dead process: the quota ignores it and any replica ends it.
+    lease_until: Mapped[datetime | None]
 
 
 class RunEvent(Base):
@@ -215,3 +221,15 @@ class File(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account or one address, shared by every replica: past a few,
+    each further attempt must wait ``blocked_until`` (an exponential back-off)."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)  # account:… | address:…
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[datetime | None]

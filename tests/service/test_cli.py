@@ -46,7 +46,13 @@ def test_password_stdin(workdir: Path, env: dict[str, str]) -> None:
     from service.store.db import Database
 
     done = scriptbots(
-        "creator", "create", "bob", "--password-stdin", cwd=workdir, env=env, stdin="s3cret pw\n"
+        "creator",
+        "create",
+        "bob",
+        "--password-stdin",
+        cwd=workdir,
+        env=env,
+        stdin="s3cret pass phrase\n",
     )
     assert done.returncode == 0, done.stderr
     assert TOKEN.match(done.stdout) and "s3cret" not in done.stderr
@@ -56,11 +62,79 @@ def test_password_stdin(workdir: Path, env: dict[str, str]) -> None:
             password_hash = get_creator(session, "bob").password_hash
     finally:
         database.dispose()
-    assert password_hash is not None and verify_password(password_hash, "s3cret pw")
+    assert password_hash is not None and verify_password(password_hash, "s3cret pass phrase")
     empty = scriptbots(
         "creator", "create", "carol", "--password-stdin", cwd=workdir, env=env, stdin=""
     )
     assert empty.returncode == 1 and empty.stdout == ""
+
+
+def test_password_stdin_follows_the_password_rule(workdir: Path, env: dict[str, str]) -> None:
+    for weak in ("short", "password1234"):
+        done = scriptbots(
+            "creator", "create", "erin", "--password-stdin", cwd=workdir, env=env, stdin=weak
+        )
+        assert done.returncode == 1 and done.stdout == ""
+        assert "password is refused" in done.stderr and weak not in done.stderr
+
+
+def test_creator_passwd_gives_a_cli_creator_a_password(workdir: Path, env: dict[str, str]) -> None:
+    from service.security import verify_password
+    from service.store.creators import get_creator
+    from service.store.db import Database
+
+    assert scriptbots("creator", "create", "frank", cwd=workdir, env=env).returncode == 0
+    done = scriptbots(
+        "creator",
+        "passwd",
+        "Frank",
+        "--password-stdin",
+        cwd=workdir,
+        env=env,
+        stdin="a long new pass phrase\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and "phrase" not in done.stderr
+    database = Database(env["SCRIPTBOTS_DATABASE_URL"])
+    try:
+        with database.transaction() as session:
+            frank = get_creator(session, "frank")
+            assert frank.password_hash is not None
+            assert verify_password(frank.password_hash, "a long new pass phrase")
+            assert frank.session_version == 1  # every older web session is over
+    finally:
+        database.dispose()
+    weak = scriptbots(
+        "creator", "passwd", "frank", "--password-stdin", cwd=workdir, env=env, stdin="qwertyuiop\n"
+    )
+    assert weak.returncode == 1
+    missing = scriptbots(
+        "creator",
+        "passwd",
+        "nobody",
+        "--password-stdin",
+        cwd=workdir,
+        env=env,
+        stdin="a long new pass phrase\n",
+    )
+    assert missing.returncode == 1 and "no creator named 'nobody'" in missing.stderr
+
+
+def test_token_list_and_revoke(workdir: Path, env: dict[str, str]) -> None:
+    first = scriptbots("creator", "create", "gina", cwd=workdir, env=env).stdout.strip()
+    second = scriptbots("token", "create", "gina", cwd=workdir, env=env).stdout.strip()
+    listed = scriptbots("token", "list", "gina", cwd=workdir, env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split("\t") == ["id", "created", "last used", "label"]
+    assert len(lines) == 3
+    assert first not in listed.stdout and second not in listed.stdout  # never the secret
+    newest_id = lines[1].split("\t")[0]
+    revoked = scriptbots("token", "revoke", newest_id, cwd=workdir, env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert len(scriptbots("token", "list", "gina", cwd=workdir, env=env).stdout.splitlines()) == 2
+    again = scriptbots("token", "revoke", newest_id, cwd=workdir, env=env)
+    assert again.returncode == 1 and "no unrevoked API token" in again.stderr
 
 
 def test_token_create_for_an_existing_creator(workdir: Path, env: dict[str, str]) -> None:

@@ -53,7 +53,7 @@ def test_an_0002_database_upgrades_with_its_rows_and_back(database: Database) ->
                 " 'poe', 'ok', CURRENT_TIMESTAMP, 0, 0)"
             )
         )
-    upgrade(database.engine)
+    upgrade(database.engine, "0003")
     assert current_revision(database.engine) == "0003"
     with database.engine.connect() as connection:
         version = connection.execute(

@@ -104,16 +104,18 @@ class Visitor:
             self.csrf = unescape(found.group(1))
 
 
-MakeVisitor = Callable[[], Awaitable[Visitor]]
+MakeVisitor = Callable[..., Awaitable[Visitor]]
 
 
 @pytest.fixture
 async def make_visitor(app: FastAPI) -> AsyncIterator[MakeVisitor]:
     clients: list[httpx.AsyncClient] = []
 
-    async def make() -> Visitor:
+    async def make(address: str = "127.0.0.1") -> Visitor:
+        """A browser at client ``address`` (logins are rate-limited per address)."""
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+            base_url="http://testserver",
         )
         clients.append(http)
         return Visitor(http)

@@ -61,7 +61,10 @@ async def test_session_cookie_is_secure_behind_https(
     [
         ("ab", PASSWORD, PASSWORD, "3 to 40 letters"),
         ("1abc", PASSWORD, PASSWORD, "3 to 40 letters"),
-        ("good-name", "short", "short", "at least 8"),
+        ("good-name", "short", "short", "at least 10"),
+        ("good-name", "password1234", "password1234", "too easy to guess"),
+        ("good-name", "Qwertyuiop", "Qwertyuiop", "too easy to guess"),
+        ("good-name", "abababababab", "abababababab", "more different characters"),
         ("good-name", PASSWORD, PASSWORD + "x", "differ"),
     ],
 )

@@ -1,34 +1,53 @@
-"""Sign up, log in, log out. Passwords are argon2 (service.security); names follow the same
-rule as script names (service.names), checked by ``create_creator`` itself."""
+"""Sign up, log in, log out. Passwords are argon2, hashed a few at a time in worker threads
+with no transaction open (``service.passwords``); logins are rate-limited per account and
+per address in the database (``store.login_throttles``); names follow the same rule as
+script names (service.names), checked by ``create_creator`` itself."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from service.errors import InvalidName, NameTaken
+from service.errors import InvalidName, LoginThrottled, NameTaken, WeakPassword
 from service.names import name_key
-from service.routes.deps import SessionDep, SettingsDep
+from service.passwords import MAX_PASSWORD_CHARS, PasswordHashing, check_password
+from service.routes.deps import DatabaseDep, SettingsDep
 from service.routes.pages.deps import CheckedForm, WebSessionDep, mark_page
 from service.routes.pages.rendering import page, redirect
-from service.security import hash_password, verify_password
+from service.security import hash_password
 from service.store.creators import create_creator
+from service.store.db import Database
+from service.store.login_throttles import (
+    ThrottleKey,
+    account_key,
+    address_key,
+    attempt_succeeded,
+    reserve_attempt,
+)
 from service.store.tables import Creator
 
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a bound keeps hashing cheap
 WRONG_LOGIN = "That name and password do not match a creator."
+THROTTLED = "Too many failed logins; wait {seconds} s before trying again."
 
 router = APIRouter(dependencies=[Depends(mark_page)], include_in_schema=False)
 
 
-def _field(form: CheckedForm, name: str) -> str:
+def field_of(form: CheckedForm, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
+
+
+def passwords_of(request: Request) -> PasswordHashing:
+    return request.app.state.passwords  # type: ignore[no-any-return]
 
 
 def safe_next(target: str | None) -> str:
@@ -46,15 +65,44 @@ def _dummy_hash() -> str:
     return hash_password("not the password of anyone")
 
 
-def _password_matches(creator: Creator | None, password: str) -> bool:
-    if not password or len(password) > MAX_PASSWORD_CHARS:
-        return False
-    stored = creator.password_hash if creator is not None else None
-    return verify_password(stored or _dummy_hash(), password) and stored is not None
+@dataclass(frozen=True)
+class _Account:
+    id: int
+    password_hash: str | None
+    session_version: int
 
 
-def _find_creator(session: Session, name: str) -> Creator | None:
-    return session.scalar(select(Creator).where(Creator.name_key == name_key(name)))
+def _address(request: Request) -> str:
+    """The client's address; an IPv6 client's whole /64, which one machine usually owns."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+T = TypeVar("T")
+
+
+async def in_transaction(database: Database, function: Callable[..., T], *args: Any) -> T:
+    """``function(session, *args)`` in a short transaction of its own, in a worker thread:
+    the pages' routes that hash passwords hold no transaction meanwhile."""
+
+    def call() -> T:
+        with database.transaction() as session:
+            return function(session, *args)
+
+    return await anyio.to_thread.run_sync(call)
+
+
+def _find_account(session: Session, key: str) -> _Account | None:
+    creator = session.scalar(select(Creator).where(Creator.name_key == key))
+    if creator is None:
+        return None
+    return _Account(creator.id, creator.password_hash, creator.session_version)
 
 
 @router.get("/")
@@ -73,17 +121,28 @@ def login_form(request: Request, web: WebSessionDep, settings: SettingsDep) -> R
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
     form: CheckedForm,
     web: WebSessionDep,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    name, password = _field(form, "name").strip(), _field(form, "password")
-    next_path = safe_next(_field(form, "next"))
-    creator = _find_creator(session, name)
-    if not _password_matches(creator, password) or creator is None:
+    name, password = field_of(form, "name").strip(), field_of(form, "password")
+    next_path = safe_next(field_of(form, "next"))
+    key = name_key(name[:200])
+    account = account_key(key)
+    others: list[ThrottleKey] = [address_key(_address(request))]
+    wait_s = await in_transaction(database, reserve_attempt, [account, *others])
+    if wait_s is not None:
+        raise LoginThrottled(THROTTLED.format(seconds=wait_s), wait_s)
+    found = await in_transaction(database, _find_account, key)
+    matches = False
+    if password and len(password) <= MAX_PASSWORD_CHARS:
+        stored = found.password_hash if found is not None else None
+        matches = await passwords_of(request).verify(stored or _dummy_hash(), password)
+        matches = matches and stored is not None
+    if found is None or not matches:
         return page(
             request,
             "login.html",
@@ -93,7 +152,8 @@ def login(
             allow_signup=settings.allow_signup,
             error=WRONG_LOGIN,
         )
-    web.log_in(creator.id)
+    await in_transaction(database, attempt_succeeded, account, others)
+    web.log_in(found.id, found.session_version)
     return redirect(request, next_path)
 
 
@@ -105,40 +165,54 @@ def signup_form(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.post("/signup")
-def signup(
+async def signup(
     request: Request,
     form: CheckedForm,
     web: WebSessionDep,
-    session: SessionDep,
+    database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
     if not settings.allow_signup:
         return _signup_closed(request)
-    name, password = _field(form, "name").strip(), _field(form, "password")
+    name, password = field_of(form, "name").strip(), field_of(form, "password")
     errors: dict[str, str] = {}
-    if len(password) < MIN_PASSWORD_CHARS:
-        errors["password"] = f"Use at least {MIN_PASSWORD_CHARS} characters."
-    elif len(password) > MAX_PASSWORD_CHARS:
-        errors["password"] = f"Use at most {MAX_PASSWORD_CHARS} characters."
-    elif password != _field(form, "password_again"):
+    try:
+        check_password(password, name=name)
+    except WeakPassword as exc:
+        errors["password"] = str(exc)
+    if not errors and password != field_of(form, "password_again"):
         errors["password_again"] = "The two passwords differ."
     creator = None
     if not errors:
+        password_hash = await passwords_of(request).hash(password)
         try:
-            with session.begin_nested():  # a taken name leaves the request's transaction usable
-                creator = create_creator(session, name, hash_password(password))
+            creator = await in_transaction(database, create_creator, name, password_hash)
         except (InvalidName, NameTaken) as exc:
             errors["name"] = str(exc)
     if creator is None:
         return page(request, "signup.html", status_code=400, name=name, errors=errors)
-    web.log_in(creator.id)
+    web.log_in(creator.id, creator.session_version)
     return redirect(
         request, "/scripts", notice=f"Welcome, {creator.name}. Create your first script."
     )
 
 
+def end_sessions(session: Session, creator_id: int, version: int) -> None:
+    """Every session of the creator ends, on every replica (a copied cookie included);
+    nothing when ``version`` is already over (an old copy cannot log anyone out)."""
+    session.execute(
+        update(Creator)
+        .where(Creator.id == creator_id, Creator.session_version == version)
+        .values(session_version=Creator.session_version + 1)
+    )
+
+
 @router.post("/logout")
-def logout(request: Request, form: CheckedForm, web: WebSessionDep) -> Response:
+async def logout(
+    request: Request, form: CheckedForm, web: WebSessionDep, database: DatabaseDep
+) -> Response:
+    if web.creator_id is not None:
+        await in_transaction(database, end_sessions, web.creator_id, web.version)
     web.log_out()
     return redirect(request, "/login", notice="You are logged out.")
 

@@ -51,10 +51,15 @@ def _web_session(request: Request) -> WebSession:
 WebSessionDep = Annotated[WebSession, Depends(_web_session)]
 
 
+def _current(creator: Creator, web: WebSession) -> bool:
+    """Whether the session still holds: its creator exists and has not logged out since."""
+    return creator is not None and creator.session_version == web.version
+
+
 def _signed_in(request: Request, web: WebSessionDep, session: SessionDep) -> Creator:
     creator = session.get(Creator, web.creator_id) if web.creator_id is not None else None
-    if creator is None:
-        if web.creator_id is not None:  # the creator is gone: forget them
+    if creator is None or not _current(creator, web):
+        if web.creator_id is not None:  # the creator is gone or logged out: forget them
             web.log_out()
         raise Unauthorized("Log in to see this page.")
     request.state.creator = ShownCreator(creator.id, creator.name)
@@ -75,7 +80,9 @@ async def _signed_in_id(request: Request, web: WebSessionDep, database: Database
             return None
         with database.transaction() as session:
             creator = session.get(Creator, creator_id)
-            return None if creator is None else ShownCreator(creator.id, creator.name)
+            if creator is None or not _current(creator, web):
+                return None
+            return ShownCreator(creator.id, creator.name)
 
     shown = await anyio.to_thread.run_sync(check)
     if shown is None:
