@@ -29,15 +29,15 @@ _CLONE_NAMESPACES = (
 _PR_SET_DUMPABLE = 4
 _PR_SET_MM = 35
 _PR_SET_PTRACER = 0x59616D61
+_AF_UNIX = 1
 _TIOCSTI = 0x5412
 _TIOCLINUX = 0x541C
 
 # Each refused outright, grouped by what it would give a script.
 DENIED: dict[str, tuple[str, ...]] = {
     "new programs and processes": ("execve", "execveat", "fork", "vfork"),
-    "sockets beyond the channel": (
+    "sockets beyond the channel": (  # socketpair: of AF_UNIX only, below
         "socket",
-        "socketpair",
         "connect",
         "bind",
         "listen",
@@ -163,6 +163,10 @@ def install(own_pid: int) -> list[str]:
     for flag in _CLONE_NAMESPACES:
         rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")
+
+    # A connected pair with itself (asyncio's wake-up pipe): AF_UNIX only; it can reach
+    # nothing (connect and bind are refused above).
+    rule(deny, "socketpair", sc.Arg(0, sc.NE, _AF_UNIX))
 
     # Signals to itself only (Python's signal.raise_signal, threads of its own group).
     rule(deny, "kill", sc.Arg(0, sc.NE, own_pid))

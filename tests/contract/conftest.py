@@ -185,15 +185,20 @@ def error_of(events: list[Event]) -> dict[str, Any]:
 # -- servers ------------------------------------------------------------------------------
 
 
-def _serve(workdir: Path, upstream: Upstream, database_url: str) -> Iterator[Service]:
+def _serve(
+    workdir: Path, upstream: Upstream, database_url: str, **settings: str
+) -> Iterator[Service]:
     env = clean_environment(
         SCRIPTBOTS_DATABASE_URL=database_url,
         SCRIPTBOTS_SECRET_KEY=TEST_SECRET_KEY,
         SCRIPTBOTS_POE_API_BASE=upstream.base_url,
         SCRIPTBOTS_POE_FILE_UPLOAD_BASE=upstream.upload_base,
         SCRIPTBOTS_FETCH_ALLOW_PRIVATE="true",
-        SCRIPTBOTS_RUN_TIMEOUT_S=str(RUN_TIMEOUT_S),
-        SCRIPTBOTS_RUN_CPU_S=str(RUN_CPU_S),
+        **{
+            "SCRIPTBOTS_RUN_TIMEOUT_S": str(RUN_TIMEOUT_S),
+            "SCRIPTBOTS_RUN_CPU_S": str(RUN_CPU_S),
+            **settings,
+        },
     )
     server = Server(cwd=workdir, env=env, port=free_port())
     db = Database(database_url)
@@ -233,6 +238,23 @@ def sqlite_service(
 ) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("contract-sqlite")
     yield from _serve(workdir, upstream, f"sqlite:///{workdir / 'scriptbots.db'}")
+
+
+@pytest.fixture(scope="session")
+def roomy_service(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
+) -> Iterator[Service]:
+    """A server whose runs may take longer: scripts that import the heavy packages on the
+    lean template (before the warm one is up) spend seconds of CPU importing them."""
+    workdir = tmp_path_factory.mktemp("contract-roomy")
+    yield from _serve(
+        workdir,
+        upstream,
+        f"sqlite:///{workdir / 'scriptbots.db'}",
+        SCRIPTBOTS_RUN_TIMEOUT_S="60",
+        SCRIPTBOTS_RUN_CPU_S="30",
+        SCRIPTBOTS_RUN_DISK_MB="16",
+    )
 
 
 @pytest.fixture(scope="session")
