@@ -13,6 +13,7 @@ from sqlalchemy import select
 from service.store.db import Database
 from service.store.tables import Script
 from tests.conftest import CreatorInfo, unique_name
+from tests.service.test_readme import _blocks
 
 MakeScript = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -225,3 +226,30 @@ async def test_dropdown_bots_count_as_dependencies_of_computed_calls(
         client, creator, DROPDOWN_SOURCE, settings={"server_bot_dependencies": {"X": 2}}
     )
     assert given.json()["settings"]["server_bot_dependencies"] == {"X": 2}  # given wins
+
+
+async def test_the_readme_example_saves_with_its_settings(
+    client: httpx.AsyncClient, creator: CreatorInfo
+) -> None:
+    (example,) = _blocks("python", "Settings in the source")
+    name = unique_name("Greeter")
+    source = example.replace("name=Greeter", f"name={name}")
+    response = await client.post(
+        "/api/v1/scripts", json={"source": source}, headers=creator.headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == name
+    assert response.json()["settings"]["introduction_message"] == "Say hi!"
+    events = await client.post(
+        f"/bots/{name}",
+        json={
+            "version": "1.2",
+            "type": "query",
+            "query": [{"role": "user", "content": "Ada"}],
+            "user_id": "u",
+            "conversation_id": "c",
+            "message_id": "m",
+        },
+        headers=creator.headers,
+    )
+    assert 'data: {"text": "Hi, Ada!"}' in events.text
