@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 # A dropdown option that could name a Poe bot: "GPT-4o", "Claude-Sonnet-4.5", "gemini-2.5-pro".
 _BOT_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+# A dropdown that picks a bot says so in its parameter name or label ("model", "Bot", "llm");
+# a tone or language dropdown does not, and its values are no bots.
+_PICKS_A_BOT = re.compile(r"model|bot|llm", re.IGNORECASE)
 _MAX_WALK = 10_000  # nodes of parameter_controls looked at (Poe's own controls are small)
 
 
@@ -38,8 +41,8 @@ def effective_settings(
     over ``stored`` (what the creator set through the API or the form), field by field.
     ``server_bot_dependencies`` defaults to the literal bot names of the version's source;
     when the source also calls bots by a computed name, every bot-like option value of the
-    parameter controls' dropdowns counts too (a bot picked by a dropdown), once per such
-    call site.
+    parameter controls' bot-picking dropdowns (``model``, ``bot`` or ``llm`` in the parameter
+    name or label) counts too, once per such call site.
     """
     values = {**stored, **(extracted or {})}
     if "server_bot_dependencies" in values:
@@ -48,7 +51,7 @@ def effective_settings(
     if dynamic_bot_calls and values.get("parameter_controls") is not None:
         controls = fp.SettingsResponse.model_validate(values).parameter_controls
         dumped = controls.model_dump(mode="json") if controls is not None else None
-        for bot in dropdown_values(dumped):  # the full dump: each control names its kind
+        for bot in bot_dropdown_values(dumped):  # the full dump: each control names its kind
             if _BOT_LIKE.fullmatch(bot):
                 dependencies[bot] = dependencies.get(bot, 0) + dynamic_bot_calls
     return fp.SettingsResponse.model_validate({**values, "server_bot_dependencies": dependencies})
@@ -64,8 +67,8 @@ def version_settings(script: Script, version: ScriptVersion) -> fp.SettingsRespo
     )
 
 
-def dropdown_values(controls: Any) -> list[str]:
-    """The option values of every dropdown in ``parameter_controls`` (as JSON), in order."""
+def bot_dropdown_values(controls: Any) -> list[str]:
+    """The option values of every bot-picking dropdown in ``parameter_controls`` (as JSON)."""
     found: list[str] = []
     pending = [controls]
     walked = 0
@@ -73,7 +76,11 @@ def dropdown_values(controls: Any) -> list[str]:
         node = pending.pop()
         walked += 1
         if isinstance(node, dict):
-            if node.get("control") == "drop_down" and isinstance(node.get("options"), list):
+            if (
+                node.get("control") == "drop_down"
+                and isinstance(node.get("options"), list)
+                and _PICKS_A_BOT.search(f"{node.get('parameter_name')} {node.get('label')}")
+            ):
                 for option in node["options"]:
                     value = option.get("value") if isinstance(option, dict) else None
                     if isinstance(value, str) and value not in found:

@@ -68,6 +68,11 @@ poe.update_settings(fp.SettingsResponse(
                 fp.ValueNamePair(value="GPT-4o", name="GPT-4o"),
                 fp.ValueNamePair(value="Claude-Sonnet-4.5", name="Claude"),
             ],
+        ), fp.DropDown(
+            label="Tone",
+            parameter_name="tone",
+            default_value="plain",
+            options=[fp.ValueNamePair(value="plain", name="Plain")],
         )],
     )]),
 ))
