@@ -10,7 +10,9 @@ recorded as a run; an error in it refuses the save (``SettingsFailed``, 422 at i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 import anyio.to_thread
@@ -24,14 +26,18 @@ from sandbox import (
     Limits,
     RunEnd,
     RunStart,
+    SandboxError,
     SandboxPool,
     SettingsUpdated,
     needs_settings_run,
 )
-from service.errors import SettingsFailed
+from service.errors import QuotaExceeded, SandboxBusy, SettingsFailed
 from service.sources import CheckedSource, check_script_source
 
+logger = logging.getLogger(__name__)
+
 SETTINGS_RUN_TIMEOUT_S = 15.0  # saving waits for this; a settings block does little
+SAVES_AT_ONCE = 2  # settings runs of one creator's saves at once, in one service process
 _REFUSED = "not while the script's settings are read"
 
 
@@ -85,13 +91,40 @@ async def read_settings(
     return checked.model_dump(mode="json", exclude_unset=True)
 
 
-async def checked_source(
-    pool: SandboxPool, limits: Limits, source: str, bot_name: str
-) -> CheckedSource:
-    """``check_script_source``, then the settings run when the source needs one (a main
-    block or ``update_settings``); its settings go with the checked source."""
-    checked = await anyio.to_thread.run_sync(check_script_source, source)
-    if not needs_settings_run(source):
-        return checked
-    settings = await read_settings(pool, limits, source, bot_name)
-    return dataclasses.replace(checked, settings=settings)
+class SaveChecks:
+    """The checks of a source being saved: compiled, then its settings run when it needs
+    one (a main block or ``update_settings``). At most SAVES_AT_ONCE settings runs per
+    creator at once in this process (QuotaExceeded beyond): saves must not crowd out runs."""
+
+    def __init__(
+        self, pool: SandboxPool, limits: Limits, pool_ready: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._pool = pool
+        self._limits = limits
+        self._pool_ready = pool_ready
+        self._running: Counter[int] = Counter()  # settings runs in progress, by creator
+
+    async def checked_source(self, source: str, bot_name: str, creator_id: int) -> CheckedSource:
+        checked = await anyio.to_thread.run_sync(check_script_source, source)
+        if not needs_settings_run(source):
+            return checked
+        if self._running[creator_id] >= SAVES_AT_ONCE:
+            raise QuotaExceeded(
+                f"{SAVES_AT_ONCE} saves of your scripts are being checked already; "
+                "try again when they are done."
+            )
+        self._running[creator_id] += 1
+        try:
+            await self._pool_ready()
+            settings = await read_settings(self._pool, self._limits, source, bot_name)
+        except SandboxError as exc:
+            logger.warning("settings run unavailable", extra={"error": str(exc)})
+            raise SandboxBusy(
+                "The script's settings could not be read: the sandbox is not available "
+                "right now. Try saving again in a moment."
+            ) from exc
+        finally:
+            self._running[creator_id] -= 1
+            if not self._running[creator_id]:
+                del self._running[creator_id]
+        return dataclasses.replace(checked, settings=settings)

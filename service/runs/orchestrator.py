@@ -24,7 +24,6 @@ import functools
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -40,18 +39,16 @@ from sandbox import (
     Limits,
     RunEnd,
     RunStart,
-    SandboxError,
     SandboxStatus,
     SandboxUnavailable,
     TemplatePools,
 )
-from service.errors import QuotaExceeded, SandboxBusy
 from service.logs import log_run
 from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, UpstreamBots, build_query
 from service.runs.conversation import conversation
 from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
-from service.runs.extraction import checked_source
+from service.runs.extraction import SaveChecks
 from service.runs.filestore import DatabaseAttachmentStore
 from service.runs.hosted import (
     BotCaller,
@@ -78,7 +75,6 @@ logger = logging.getLogger(__name__)
 Trigger = Literal["poe", "console"]
 POOL_SLOTS = 128  # sandbox processes at once per service process; more runs wait for one
 RECORD_WAIT_S = 30.0  # at shutdown, for runs still being recorded
-SAVES_AT_ONCE = 2  # settings runs of one creator's saves at once, in one service process
 UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
 
 
@@ -190,7 +186,7 @@ class Orchestrator:
         )
         self._pool_start: asyncio.Task[None] | None = None
         self._recording: set[asyncio.Task[None]] = set()
-        self._saving: Counter[int] = Counter()  # settings runs in progress, by creator
+        self.saves = SaveChecks(pool, self.limits, self._pool_ready)
         # SQLite runs one writing transaction at a time (BEGIN IMMEDIATE) and makes waiters
         # sleep and retry; queueing this process's run transactions on one thread instead
         # keeps the first event of hundreds of queries at once well within Poe's 5 s.
@@ -261,28 +257,8 @@ class Orchestrator:
         return await self._in_thread(own_bot, creator_id, bot_name, self.cipher)
 
     async def checked_source(self, source: str, bot_name: str, creator_id: int) -> CheckedSource:
-        """A source fit to save as ``bot_name``'s: compiled, and its settings read in the
-        sandbox when it has any (``extraction.py``); SandboxBusy without a sandbox, and
-        QuotaExceeded past SAVES_AT_ONCE of one creator (saves must not crowd out runs)."""
-        if self._saving[creator_id] >= SAVES_AT_ONCE:
-            raise QuotaExceeded(
-                f"{SAVES_AT_ONCE} saves of your scripts are being checked already; "
-                "try again when they are done."
-            )
-        self._saving[creator_id] += 1
-        try:
-            await self._pool_ready()
-            return await checked_source(self.pool, self.limits, source, bot_name)
-        except SandboxError as exc:
-            logger.warning("settings run unavailable", extra={"error": str(exc)})
-            raise SandboxBusy(
-                "The script's settings could not be read: the sandbox is not available "
-                "right now. Try saving again in a moment."
-            ) from exc
-        finally:
-            self._saving[creator_id] -= 1
-            if not self._saving[creator_id]:
-                del self._saving[creator_id]
+        """A source fit to save as ``bot_name``'s, its settings read (``SaveChecks``)."""
+        return await self.saves.checked_source(source, bot_name, creator_id)
 
     async def settings_fetched(self, script: BotScript) -> None:
         """Poe fetched the script's settings: later queries need not ask it to."""
