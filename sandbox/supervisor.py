@@ -2,7 +2,9 @@
 
 The child is untrusted. Everything it sends is decoded by ``protocol.decode`` and checked
 here: message order and ids, the output cap (counted as the runtime counts it), the number
-of requests in flight. Any breach ends the run and kills the child. The wall-clock deadline
+of requests in flight. Any breach ends the run and kills the child. Attachments pass on only
+with a URL the host itself handed to this run (an upload's, a bot call's, the query's):
+a script cannot make the response link to whatever it likes (issue 11). The wall-clock deadline
 is a timer of the event loop, independent of whether anyone is reading the events.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -24,6 +27,7 @@ from sandbox.channel import AsyncChannel, ChannelClosed
 from sandbox.errors import BotCallLimit, BotCallRefused
 from sandbox.protocol import (
     AttachmentAdded,
+    AttachmentInfo,
     BotCallCancel,
     BotCallEnd,
     BotCallPart,
@@ -109,6 +113,7 @@ class RunSupervisor:
         self._lengths: list[int] = []
         self._total_chars = 0
         self._started = False
+        self._urls = _conversation_urls(start.conversation)  # attachment URLs it may show
 
     async def events(self) -> AsyncIterator[Item]:
         loop = asyncio.get_running_loop()
@@ -205,6 +210,14 @@ class RunSupervisor:
             return
         if not self._started:
             raise _Violation(f"{type(message).__name__} before Started")
+        if isinstance(message, AttachmentAdded) and not self._known(message.attachment):
+            if not 0 <= message.msg_id < len(self._lengths):
+                raise _Violation("AttachmentAdded for an unknown message")
+            return
+        if isinstance(message, MessageAdded) and message.attachments:
+            known = [a for a in message.attachments if self._known(a)]
+            if len(known) < len(message.attachments):
+                message = dataclasses.replace(message, attachments=known)
         if isinstance(
             message,
             MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished,
@@ -246,6 +259,12 @@ class RunSupervisor:
             await self._writable.wait()
         self._events.append(event)
         self._readable.set()
+
+    def _known(self, attachment: AttachmentInfo) -> bool:
+        if attachment.url in self._urls:
+            return True
+        logger.warning("attachment left out: its URL did not come from the host")
+        return False
 
     def _count_output(self, event: ChatEvent) -> bool:
         """Check ids and the output cap; False (run ended) when the child overshoots."""
@@ -322,7 +341,11 @@ class RunSupervisor:
         try:
             parts = self._services.call_bot(request)
             async for part in parts:
-                await self._reply(BotCallPart(call_id, _dump_part(part)))
+                dumped = _dump_part(part)
+                attachment = dumped.get("attachment")
+                if isinstance(attachment, dict) and isinstance(attachment.get("url"), str):
+                    self._urls.add(attachment["url"])
+                await self._reply(BotCallPart(call_id, dumped))
         except asyncio.CancelledError:
             if self._final is not None:
                 raise  # the run is over: nobody to answer
@@ -358,6 +381,7 @@ class RunSupervisor:
             info = await self._services.upload(
                 request.name, request.contents, request.content_type, request.is_inline
             )
+            self._urls.add(info.url)
             result = UploadResult(request.request_id, attachment=info)
         except BotCallRefused as exc:
             result = UploadResult(request.request_id, error=exc.message)
@@ -372,6 +396,16 @@ def _dump_part(part: Any) -> dict[str, Any]:
         return part.model_dump(mode="json")  # type: ignore[no-any-return]
     except Exception:  # an unserialisable raw_response: the part without it
         return part.model_dump(mode="json", exclude={"raw_response"})  # type: ignore[no-any-return]
+
+
+def _conversation_urls(conversation: list[dict[str, Any]]) -> set[str]:
+    """URLs of the query's attachments (``fp.ProtocolMessage`` dumps)."""
+    urls: set[str] = set()
+    for message in conversation:
+        for attachment in message.get("attachments") or ():
+            if isinstance(attachment, dict) and isinstance(attachment.get("url"), str):
+                urls.add(attachment["url"])
+    return urls
 
 
 def _bounded(error: str) -> str:

@@ -275,7 +275,9 @@ class PoeEventStream:
             elif isinstance(change, AttachmentOut):
                 # A flush and the file; past the event budget the file is left out (text
                 # never is: it waits for the final flush).
-                if self.events_sent + len(out) + 2 <= self._max_events - _RESERVED_EVENTS:
+                if not _is_web_url(change.attachment.url):
+                    logger.warning("file event dropped: not an http(s) URL")
+                elif self.events_sent + len(out) + 2 <= self._max_events - _RESERVED_EVENTS:
                     out += self._flush()  # text and files in the order they were made
                     out.append(file_event(change.attachment))
                 else:
@@ -332,6 +334,11 @@ class PoeEventStream:
         self.events_sent += 1
         self.transcript.append(event.record())
         return event
+
+
+def _is_web_url(url: str) -> bool:
+    # Issue 11: a file event links the response to its URL; only http(s) ever leaves.
+    return url.startswith(("https://", "http://"))
 
 
 _END = object()

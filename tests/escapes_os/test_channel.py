@@ -19,6 +19,7 @@ import pytest
 
 from sandbox import SandboxPool
 from sandbox.channel import FrameRate
+from sandbox.protocol import AttachmentAdded
 from sandbox.supervisor import MAX_IN_FLIGHT, MAX_TRANSFERS_IN_FLIGHT
 from tests.escapes_os.harness import attempt, outcome_of
 from tests.sandbox.process.harness import QUICK, TestServices, run
@@ -77,6 +78,18 @@ FRAME_FLOOD = _RAW + (
     "frame = protocol.encode(protocol.BotCallCancel(999))\n"
     "for _ in range(30):\n"
     "    channel.sendall(frame * 100)\n"
+)
+# Attachments whose URL the child made up, written as raw frames (the runtime itself would
+# fetch and re-upload a third-party URL): only the one the host uploaded may show.
+CLAIMED_URLS = _RAW + (
+    "m = poe.start_message()\nm.write('done')\n"
+    "m.attach_file(name='real.txt', contents=b'mine')\n"
+    "script = protocol.AttachmentInfo('javascript:alert(document.cookie)', 'text/html', 'x')\n"
+    "channel.sendall(protocol.encode(protocol.AttachmentAdded(0, script)))\n"
+    "tracker = protocol.AttachmentInfo('https://tracker.example/p.png', 'image/png', 'p')\n"
+    "added = protocol.MessageAdded(1, 'bot', 'more', attachments=[tracker])\n"
+    "channel.sendall(protocol.encode(added))\n"
+    "m.finish()\n"
 )
 SLOW_RATE = FrameRate(frames_per_s=1000, bytes_per_s=10**9, burst_s=0.2)
 
@@ -149,3 +162,22 @@ async def test_a_frame_flood_is_read_at_the_frame_rate__host() -> None:
     assert outcome.end is not None and outcome.end.status == "ok", outcome.describe()
     # 3000 frames at 1000 a second after a burst of 200: the child waited on its writes.
     assert elapsed_s >= 2.5
+
+
+async def test_attachment_urls_the_host_never_handed_out_are_left_out__host(
+    open_pool: SandboxPool,
+) -> None:
+    services = TestServices()
+    outcome = await run(open_pool, CLAIMED_URLS, services=services)
+    assert outcome.end is not None and outcome.end.status == "ok", outcome.describe()
+    urls = [
+        info.url
+        for event in outcome.events
+        for info in (
+            [event.attachment]
+            if isinstance(event, AttachmentAdded)
+            else getattr(event, "attachments", [])
+        )
+    ]
+    assert urls == ["memory://files/1/real.txt"]
+    assert outcome.text == "done\n\nmore"

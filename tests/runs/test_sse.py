@@ -436,3 +436,9 @@ async def test_files_past_the_event_budget_are_left_out_but_no_text_is() -> None
     assert "".join(texts) == "x" * 50
     assert any(name == "file" for name, _ in events)
     assert events[-1] == DONE
+
+
+async def test_only_http_urls_leave_as_file_events() -> None:
+    claimed = AttachmentInfo(url="javascript:alert(1)", content_type="text/html", name="x")
+    events = await mapped([MessageAdded(0, "bot", "hi"), AttachmentAdded(0, claimed), OK])
+    assert events == [META, text("hi"), DONE]
