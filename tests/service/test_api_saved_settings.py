@@ -258,3 +258,23 @@ async def test_the_readme_example_saves_with_its_settings(
         headers=creator.headers,
     )
     assert 'data: {"text": "Hi, Ada!"}' in events.text
+
+
+async def test_changing_only_the_rest_settings_asks_poe_to_fetch_them(
+    client: httpx.AsyncClient, creator: CreatorInfo, make_script: MakeScript, db: Database
+) -> None:
+    script = await make_script(source='print("hi")\n')
+
+    def flag() -> bool:
+        with db.transaction() as session:
+            row = session.scalar(select(Script).where(Script.name == script["name"]))
+            assert row is not None
+            return row.refetch_settings
+
+    url = f"/api/v1/scripts/{script['name']}"
+    key = await client.patch(url, json={"poe_access_key": "K" * 32}, headers=creator.headers)
+    assert key.status_code == 200 and not flag()  # a key alone changes no setting
+    changed = await client.patch(
+        url, json={"settings": {"allow_attachments": True}}, headers=creator.headers
+    )
+    assert changed.status_code == 200 and flag()
