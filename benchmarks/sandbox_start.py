@@ -6,7 +6,9 @@ Prints p50 and p99 over RUNS sequential runs of ``print("hi")`` of
 - whole run: called -> RunEnd received;
 and, for comparison, a fresh ``python`` subprocess that imports the runtime (what a process
 per run would cost without the template). Target on a 2-core machine: start p50 <= 3 ms,
-p99 <= 10 ms.
+p99 <= 10 ms. Then both kinds of template (sandbox/pools.py, issue 9): a script that
+imports pandas and matplotlib, on the warm template and (fewer runs) on the lean one, and
+hello world on the lean template of the same TemplatePools.
 """
 
 from __future__ import annotations
@@ -21,11 +23,28 @@ from collections.abc import AsyncIterator
 
 import fastapi_poe as fp
 
-from sandbox import AttachmentInfo, BotCallRequest, RunEnd, RunStart, SandboxPool, Started
+from sandbox import (
+    AttachmentInfo,
+    BotCallRequest,
+    Limits,
+    RunEnd,
+    RunStart,
+    SandboxPool,
+    Started,
+    TemplatePools,
+)
 
 RUNS = 300
 FRESH_RUNS = 20
 PAUSE_S = 0.02  # between runs, as between queries: the pool refills its spares meanwhile
+HEAVY_RUNS = 40
+HEAVY_ON_LEAN_RUNS = 5
+HEAVY_SOURCE = (
+    "import io\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
+    "frame = pd.DataFrame({'a': [1, 2, 3]})\nfig, ax = plt.subplots()\nframe.plot(ax=ax)\n"
+    "buffer = io.BytesIO()\nfig.savefig(buffer, format='png')\nprint(len(buffer.getvalue()))\n"
+)
+HELLO_SOURCE = 'print("hi")'
 FRESH_PYTHON = "import sandbox.poe.namespace, sandbox.policy, fastapi_poe, RestrictedPython"
 
 
@@ -61,8 +80,37 @@ async def measure_pool(runs: int, pause_s: float) -> tuple[list[float], list[flo
     return start_ms, whole_ms
 
 
-async def _one(pool: SandboxPool) -> tuple[float, float]:
-    request = RunStart(source='print("hi")', bot_name="bench")
+async def measure_templates(
+    runs: int, pause_s: float
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Start and whole-run times per (template, script) on one TemplatePools."""
+    pools = TemplatePools(slots=8, spares=2, warm_spares=2)
+    await pools.start()
+    await pools.warm_started()
+    results: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        for label, pool, source, count in (
+            ("warm: pandas + matplotlib chart", pools, HEAVY_SOURCE, HEAVY_RUNS),
+            ("lean: pandas + matplotlib chart", pools.lean, HEAVY_SOURCE, HEAVY_ON_LEAN_RUNS),
+            ('lean (TemplatePools): print("hi")', pools, HELLO_SOURCE, runs),
+        ):
+            await _one(pool, source)  # warm this process's caches
+            starts, wholes = [], []
+            for _ in range(count):
+                await asyncio.sleep(pause_s * 10 if source is HEAVY_SOURCE else pause_s)
+                started, ended = await _one(pool, source)
+                starts.append(started)
+                wholes.append(ended)
+            results[label] = (starts, wholes)
+    finally:
+        await pools.close()
+    return results
+
+
+async def _one(
+    pool: SandboxPool | TemplatePools, source: str = HELLO_SOURCE
+) -> tuple[float, float]:
+    request = RunStart(source=source, bot_name="bench", limits=Limits(timeout_s=60))
     began = time.perf_counter()
     started = ended = 0.0
     async for event in pool.run(request, _NoServices()):
@@ -110,6 +158,11 @@ def main() -> int:
     print(_line("fresh python importing the runtime", fresh_ms))
     met = _percentile(start_ms, 0.5) <= 3.0 and _percentile(start_ms, 0.99) <= 10.0
     print(f"target (start p50 <= 3 ms, p99 <= 10 ms): {'met' if met else 'NOT met'}")
+    for label, (starts, wholes) in asyncio.run(
+        measure_templates(args.runs, args.pause_ms / 1000)
+    ).items():
+        print(_line(f"{label}: -> Started", starts))
+        print(_line(f"{label}: whole run", wholes))
     return 0
 
 

@@ -44,6 +44,11 @@ class TemplatePools:
         self._warm_start.add_done_callback(_report_warm_start)
         await self.lean.start()
 
+    async def warm_started(self) -> None:
+        """Wait until the warm pool is up (or failed to start): for benchmarks and tests."""
+        if self._warm_start is not None:
+            await asyncio.wait({self._warm_start})
+
     async def close(self) -> None:
         if self._warm_start is not None:
             if not self._warm_start.done():

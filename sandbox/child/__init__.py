@@ -15,6 +15,7 @@ import threading
 from typing import Any, NoReturn
 
 from sandbox.channel import ChannelClosed, SyncChannel
+from sandbox.child.network import refuse_network
 from sandbox.child.port import EXIT_HOST_GONE, ChannelPort
 from sandbox.child.script import SPARE_REHEARSAL_SOURCE, ending, rehearse, run_script
 from sandbox.isolation import process
@@ -48,6 +49,7 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
         gc.collect()
     signal.signal(signal.SIGXCPU, _cpu_limit_reached)
     _guard_threads(setup.limits)
+    refuse_network()
     channel = SyncChannel(sock)
     try:
         start = channel.read()

@@ -137,6 +137,15 @@ except OSError as exc:
     print(before, "capped", exc.strerror)
 """
 
+HTTP_CLIENTS = """
+import requests, httpx
+for get in (requests.get, httpx.get):
+    try:
+        get("https://example.com/", timeout=5)
+    except Exception as exc:
+        print(type(exc).__name__, "network is not available to this script" in str(exc))
+"""
+
 HELLO = 'print("hello")\n'
 PANDAS_HELLO = "import pandas as pd\nprint(pd.Series([1, 2]).sum())\n"
 
@@ -300,6 +309,15 @@ async def test_the_scratch_directory_is_fresh_each_run_and_capped(
     for _ in range(2):  # the second run does not see the first one's files
         text = _text(await _parts(roomy, name, creator_here.token, message))
         assert text == "[] capped No space left on device"  # SCRIPTBOTS_RUN_DISK_MB=16
+
+
+async def test_http_clients_import_and_fail_saying_there_is_no_network(
+    roomy: Service, creator_here: CreatorInfo
+) -> None:
+    name = roomy.script(creator_here, HTTP_CLIENTS)
+    message = fp.ProtocolMessage(role="user", content="x")
+    text = _text(await _parts(roomy, name, creator_here.token, message))
+    assert text.split("\n\n") == ["ConnectionError True", "ConnectError True"]
 
 
 def _template_runs(service: Service) -> dict[str, int]:
