@@ -10,61 +10,63 @@ rule for; the changes below make ordinary Python work and add a few refusals.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import dataclass
 from types import CodeType
 
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+from RestrictedPython.transformer import RestrictingNodeTransformer
 
 FILENAME = "<script>"
-MAX_SOURCE_BYTES = 256 * 1024  # SPEC §5
-
-
-def _dunders(names: str) -> tuple[str, ...]:
-    return tuple(f"__{name}__" for name in names.split())
+MAX_SOURCE_BYTES = 1024 * 1024  # real bots run to 700k characters
 
 
 # -- POLICY (names) ------------------------------------------------------------------------
-# Names starting with "_" are refused as variables, parameters, attributes and keyword
-# arguments, except:
+# Scripts write ordinary Python: private names (``_helper``, ``self._cache``), special method
+# definitions (``__init__``, ``__getattr__``, ...), private keyword arguments, string and
+# postponed annotations. What the compiler refuses is only what would switch the guards off
+# or outlive the run; what an attribute read may reach is decided at run time, by value
+# (guards.py).
 
-#: Attributes a script may read on any object: the value must be a str (or None).
-READABLE_DUNDERS: dict[str, str] = {
-    "__name__": "f'{type(e).__name__}: {e}' and friends; also the global __name__",
-    "__qualname__": "like __name__",
-    "__doc__": "docstrings, e.g. of tool functions",
-}
-
-#: Special methods a script class may define, and reach on ``super()`` objects of its own
-#: classes (``super().__init__(...)``). Python itself checks what most must return.
-SCRIPT_DUNDERS: dict[str, str] = {
-    **dict.fromkeys(_dunders("init post_init"), "construction (dataclasses call post_init)"),
-    **dict.fromkeys(_dunders("repr str format"), "text of objects (Python checks it is a str)"),
-    **dict.fromkeys(_dunders("eq ne lt le gt ge hash"), "comparison"),
+#: Names the compiled code itself uses: the guards it calls (``a.b`` becomes
+#: ``_getattr_(a, "b")``), looked up like any name, so a binding of the script's (global,
+#: local or in a class body) would replace the guard. Refused as names in every context.
+SANDBOX_NAMES: dict[str, str] = {
     **dict.fromkeys(
-        _dunders("contains len iter next getitem setitem delitem bool reversed"),
-        "containers and iterators",
-    ),
-    **dict.fromkeys(_dunders("enter exit"), "with statements"),
-    **dict.fromkeys(_dunders("call"), "callable objects"),
-    **dict.fromkeys(
-        _dunders(
-            "add radd iadd sub rsub isub mul rmul imul truediv rtruediv floordiv mod "
-            "neg pos abs and or xor"
+        (
+            "_getattr_",
+            "_getitem_",
+            "_getiter_",
+            "_write_",
+            "_inplacevar_",
+            "_apply_",
+            "_unpack_sequence_",
+            "_iter_unpack_sequence_",
+            "_print_",
+            "_print",
         ),
-        "arithmetic",
+        "a guard the compiled script calls: a binding of this name would replace it",
     ),
-    # Not: __getattr__/__getattribute__/__setattr__/__delattr__ (objects that answer
-    # attribute lookups themselves can lie to runtime code), __del__ (runs at any time, even
-    # after the script's last line), __new__/__init_subclass__/__set_name__/
-    # __class_getitem__/__mro_entries__ (class creation hooks), __reduce*__/__getstate__/
-    # __setstate__/__copy__/__deepcopy__ (reconstruction protocols), __get__/__set__/
-    # __delete__ (descriptors run inside other objects' lookups).
+    "__metaclass__": "the hook every class statement goes through (guards.CLASS_HOOK)",
+    "__builtins__": "the run's builtins, the guards among them",
+    "__del__": "a finalizer runs whenever the object is collected: inside runtime code, or "
+    "after the run's last line",
 }
+#: Temporaries of the rewrite (RestrictedPython's ``_tmp0``, ``_tmp1``, ...).
+TEMPORARY_NAME = re.compile(r"_tmp\d+")
 
-#: Names a script may not bind.
+#: Names a script may use but not bind.
 RESERVED_NAMES: dict[str, str] = {
     "print": "print is the chat's; a function of that name would never be called",
+    "__class__": "Python's own cell for super(); rebinding it confuses super() and isinstance",
+}
+
+#: Attributes a script may read but never set or delete, on any object.
+UNWRITABLE_ATTRIBUTES: dict[str, str] = {
+    "__class__": "would turn an object into one of another class: the script's own into the "
+    "runtime's, with state the script chose",
+    "__bases__": "would change a class's bases past the class hook's metaclass check",
+    "__del__": SANDBOX_NAMES["__del__"],
 }
 
 # -------------------------------------------------------------------------------------------
@@ -87,16 +89,30 @@ class SourceRejected(Exception):
         self.problems = problems
 
 
-def _is_private(name: str) -> bool:
-    return name.startswith("_") and name != "_"
+def _locate(new: ast.AST, old: ast.AST) -> None:
+    """Give a node made by the rewrite the position of the script's node it stands for.
+
+    RestrictedPython's ``copy_locations`` also runs ``fix_missing_locations`` over the new
+    node's whole subtree, which made each wrapped attribute re-walk the chain below it
+    (quadratic in the chain's depth); compile_script fixes the rest once, at the end."""
+    new.lineno = old.lineno  # type: ignore[attr-defined]
+    new.col_offset = old.col_offset  # type: ignore[attr-defined]
+    new.end_lineno = old.end_lineno  # type: ignore[attr-defined]
+    new.end_col_offset = old.end_col_offset  # type: ignore[attr-defined]
 
 
 class _ScriptTransformer(RestrictingNodeTransformer):
-    """RestrictedPython's transformer, recording positions, with the changes listed above."""
+    """RestrictedPython's transformer, recording positions, with the policy above.
+
+    Every rewrite here visits each node once: compile time stays linear in the source."""
 
     def __init__(self) -> None:
         super().__init__(errors=[], warnings=[], used_names={})
         self.problems: list[Problem] = []
+        # Under ``from __future__ import annotations`` annotations are never evaluated:
+        # Python keeps their source text, so they must keep the script's own text too.
+        self.postponed_annotations = False
+        self.classes: list[str] = []  # enclosing class statements, for name mangling
 
     def error(self, node: ast.AST, info: str) -> None:
         super().error(node, info)
@@ -109,100 +125,215 @@ class _ScriptTransformer(RestrictingNodeTransformer):
     def check_name(
         self, node: ast.AST, name: str | None, allow_magic_methods: bool = False
     ) -> None:  # type: ignore[override]
-        """Private names are refused; a class may define the special methods listed above."""
+        """Refuse the sandbox's own names (in any context: reading one is never needed)."""
         if name is None:
             return
-        if _is_private(name):
-            if allow_magic_methods and name in SCRIPT_DUNDERS and node.col_offset != 0:  # type: ignore[attr-defined]
-                return
-            self.error(node, f'"{name}" is an invalid variable name because it starts with "_"')
-        elif name in RESERVED_NAMES:
-            self.error(node, f'"{name}" is a reserved name: {RESERVED_NAMES[name]}')
+        if name in SANDBOX_NAMES:
+            self.error(node, f'"{name}" is reserved: {SANDBOX_NAMES[name]}')
+        elif TEMPORARY_NAME.fullmatch(name):
+            self.error(node, f'"{name}" is reserved for the compiled script\'s temporaries')
+
+    def _check_binding(self, node: ast.AST, name: str) -> None:
+        self.check_name(node, name)
+        if name in RESERVED_NAMES:
+            self.error(node, f'"{name}" cannot be assigned: {RESERVED_NAMES[name]}')
+
+    def check_function_argument_names(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    ) -> None:
+        args = node.args
+        for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if arg is not None:
+                self._check_binding(node, arg.arg)
+
+    def check_import_names(self, node: ast.ImportFrom | ast.Import) -> ast.AST:
+        """``*`` imports are refused (they would bind names nobody reviewed)."""
+        for alias in node.names:
+            if alias.name == "*":
+                self.error(node, '"*" imports are not allowed: import the names you use')
+            self._check_binding(node, (alias.asname or alias.name).partition(".")[0])
+        return self.node_contents_visit(node)
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        """``__name__`` may be read (``if __name__ == "__main__":``); ``printed`` is a name."""
-        if isinstance(node.ctx, ast.Load) and node.id == "__name__":
-            return node
-        if node.id == "printed":  # RestrictedPython's print buffer; we never buffer
+        """``print(...)`` becomes the chat's print; other names are checked, not rewritten."""
+        if isinstance(node.ctx, ast.Load) and node.id == "print":
+            self.print_info.print_used = True
+            new = ast.Attribute(ast.Name("_print", ast.Load()), "_call_print", ast.Load())
+            _locate(new, node)
+            return new
+        if isinstance(node.ctx, ast.Load):
             self.check_name(node, node.id)
-            return node
-        return super().visit_Name(node)  # type: ignore[return-value]
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        """Reads of READABLE_DUNDERS and SCRIPT_DUNDERS compile; ``_getattr_`` decides."""
-        if isinstance(node.ctx, ast.Load) and (
-            node.attr in READABLE_DUNDERS or node.attr in SCRIPT_DUNDERS
-        ):
-            node = self.node_contents_visit(node)
-            call = ast.Call(
-                func=ast.Name("_getattr_", ast.Load()),
-                args=[node.value, ast.Constant(node.attr)],
-                keywords=[],
-            )
-            return ast.copy_location(call, node)
-        return super().visit_Attribute(node)  # type: ignore[return-value]
-
-    def visit_keyword(self, node: ast.keyword) -> ast.AST:
-        """No private keyword parameters of library code (``f(_internal=...)``)."""
-        if node.arg is not None and _is_private(node.arg):
-            self.error(
-                node, f'"{node.arg}" is an invalid keyword argument because it starts with "_"'
-            )
-        return self.node_contents_visit(node)
+        else:
+            self._check_binding(node, node.id)
+        return node
 
     def visit_Global(self, node: ast.Global) -> ast.AST:
         """Allow ``global`` of the script's own names."""
         for name in node.names:
-            self.check_name(node, name)
+            self._check_binding(node, name)
         return node
 
     def visit_Nonlocal(self, node: ast.Nonlocal) -> ast.AST:
         """Allow ``nonlocal``: it rebinds only the script's own enclosing variables."""
         for name in node.names:
-            self.check_name(node, name)
+            self._check_binding(node, name)
         return node
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        if node.name is not None:
+            self._check_binding(node, node.name)
+        return self.node_contents_visit(node)
+
+    # -- attributes and items: linear rewrites ------------------------------------------
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        """``a.b`` -> ``_getattr_(a, "b")``; ``a.b = c`` / ``del a.b`` -> ``_write_(a).b``."""
+        node.value = self.visit(node.value)
+        if isinstance(node.ctx, ast.Load):
+            name = ast.Constant(self.mangle(node.attr))
+            new = ast.Call(_load("_getattr_"), [node.value, name], [])
+            _locate(new, node)
+            return new
+        if node.attr in UNWRITABLE_ATTRIBUTES:
+            self.error(node, f'"{node.attr}" cannot be set: {UNWRITABLE_ATTRIBUTES[node.attr]}')
+        node.value = ast.Call(_load("_write_"), [node.value], [])
+        _locate(node.value, node)
+        return node
+
+    def mangle(self, name: str) -> str:
+        """``self.__x`` in class C reads ``_C__x``, as Python's compiler would have made
+        it, had the read stayed an attribute."""
+        if not self.classes or name[:2] != "__" or name[-2:] == "__" or "." in name:
+            return name
+        owner = self.classes[-1].lstrip("_")
+        return f"_{owner}{name}" if owner else name
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        """``a[b]`` -> ``_getitem_(a, b)``; ``a[b] = c`` / ``del a[b]`` -> ``_write_(a)[b]``."""
+        node.value = self.visit(node.value)
+        node.slice = self.visit(node.slice)
+        if isinstance(node.ctx, ast.Load):
+            new = ast.Call(_load("_getitem_"), [node.value, node.slice], [])
+            _locate(new, node)
+            return new
+        node.value = ast.Call(_load("_write_"), [node.value], [])
+        _locate(node.value, node)
+        return node
+
+    def guard_iter(self, node: ast.For | ast.AsyncFor | ast.comprehension) -> ast.AST:  # type: ignore[override]
+        """``for x in y`` -> ``for x in _getiter_(y)`` (unpacking targets: checked)."""
+        node = self.node_contents_visit(node)
+        if isinstance(node.target, ast.Tuple):
+            spec = self.gen_unpack_spec(node.target)
+            args = [node.iter, spec, _load("_getiter_")]
+            new = ast.Call(_load("_iter_unpack_sequence_"), args, [])
+        else:
+            new = ast.Call(_load("_getiter_"), [node.iter], [])
+        _locate(new, node.iter)
+        node.iter = new
+        return node
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST | list[ast.stmt]:
+        """Unpacking assignments check the sequence's length, as RestrictedPython's."""
+        node = self.node_contents_visit(node)
+        if not any(isinstance(target, ast.Tuple) for target in node.targets):
+            return node
+        statements: list[ast.stmt] = []
+        for target in reversed(node.targets):  # Python fills the rightmost target first
+            value = (
+                self.protect_unpack_sequence(target, node.value)
+                if isinstance(target, ast.Tuple)
+                else node.value
+            )
+            statements.append(ast.Assign(targets=[target], value=value))
+            _locate(statements[-1], node)
+        return statements
+
+    # -- functions ----------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        """Any name but the sandbox's; a chat print bound in each scope that prints."""
+        self._check_binding(node, node.name)
+        self.check_function_argument_names(node)
+        returns, node.returns = node.returns, None
+        with self.print_info.new_print_scope():
+            node = self.node_contents_visit(node)
+            self.inject_print_collector(node)
+        node.returns = self._annotation(returns)
+        return node
+
+    def _annotation(self, annotation: ast.expr | None) -> ast.expr | None:
+        if annotation is None or self.postponed_annotations:
+            return annotation
+        return self.visit(annotation)
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        node.annotation = self._annotation(node.annotation)
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        """Coroutines as functions (asyncio and async clients need them; their frames and
+        code stay out of reach, guards.py)."""
+        return self.visit_FunctionDef(node)  # type: ignore[arg-type]
+
+    def visit_Await(self, node: ast.Await) -> ast.AST:
+        return self.node_contents_visit(node)
+
+    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
+        """``async for``: ``__aiter__`` is the script's object's or a library's, as for."""
+        return self.node_contents_visit(node)
+
+    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AST:
+        return self.node_contents_visit(node)
+
+    def visit_keyword(self, node: ast.keyword) -> ast.AST:
+        """Keyword arguments of any name: they select parameters, nothing else."""
+        return self.node_contents_visit(node)
 
     # -- imports ------------------------------------------------------------------------
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
-        """No ``__future__`` imports, no relative imports; the rest as RestrictedPython."""
-        if node.module == "__future__":
-            if any(alias.name == "annotations" for alias in node.names):
-                self.error(
-                    node,
-                    "from __future__ import annotations is not supported: annotations stay "
-                    "objects (poe.Doc[...]) and are never evaluated from strings",
-                )
-            else:
-                self.error(node, "from __future__ imports are not available in scripts")
-        elif node.level:
+        """``from __future__`` works as in Python; relative imports have no package."""
+        if node.level:
             self.error(node, "relative imports are not available: a script is a single file")
         return self.check_import_names(node)
 
-    # -- annotations and assignments ----------------------------------------------------
-
-    def _check_annotation(self, node: ast.AST, annotation: ast.expr | None) -> None:
-        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
-            self.error(
-                annotation,
-                "string annotations are not supported: write the type itself "
-                "(annotations are objects and are never evaluated from strings)",
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        """The chat print goes after the docstring and ``from __future__`` imports, which
+        must stay first."""
+        self.postponed_annotations = any(
+            isinstance(statement, ast.ImportFrom)
+            and statement.module == "__future__"
+            and any(alias.name == "annotations" for alias in statement.names)
+            for statement in node.body
+        )
+        node = self.node_contents_visit(node)
+        position = 0
+        for position, statement in enumerate(node.body):
+            is_docstring = (
+                position == 0
+                and isinstance(statement, ast.Expr)
+                and isinstance(statement.value, ast.Constant)
+                and isinstance(statement.value.value, str)
             )
+            if not is_docstring and not (
+                isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
+            ):
+                break
+        else:
+            position = len(node.body)
+        self.inject_print_collector(node, position)
+        return node
 
-    def visit_arg(self, node: ast.arg) -> ast.AST:
-        """Parameters: annotations are evaluated as ordinary (guarded) expressions."""
-        self._check_annotation(node, node.annotation)
-        return self.node_contents_visit(node)
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        """RestrictedPython's rules, and the return annotation must not be a string."""
-        self._check_annotation(node, node.returns)
-        return super().visit_FunctionDef(node)  # type: ignore[return-value]
+    # -- assignments --------------------------------------------------------------------
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
         """Allow ``x: int = 0`` (dataclass fields); targets are guarded like assignments."""
-        self._check_annotation(node, node.annotation)
-        return self.node_contents_visit(node)
+        node.target = self.visit(node.target)
+        node.annotation = self._annotation(node.annotation)  # type: ignore[assignment]
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST | list[ast.stmt]:
         """``x += y`` for names (RestrictedPython), attributes and items (added here).
@@ -218,9 +349,11 @@ class _ScriptTransformer(RestrictingNodeTransformer):
         obj_name = self.gen_tmp_name()
         holders: list[tuple[str, ast.expr]] = [(obj_name, self.visit(target.value))]
         if isinstance(target, ast.Attribute):
-            if _is_private(target.attr) or target.attr in INSPECT_ATTRIBUTES:
-                self.error(node, f'"{target.attr}" is an invalid attribute name')
-            current: ast.expr = _call("_getattr_", _load(obj_name), ast.Constant(target.attr))
+            if target.attr in UNWRITABLE_ATTRIBUTES:
+                reason = UNWRITABLE_ATTRIBUTES[target.attr]
+                self.error(node, f'"{target.attr}" cannot be set: {reason}')
+            attr = ast.Constant(self.mangle(target.attr))
+            current: ast.expr = _call("_getattr_", _load(obj_name), attr)
             store: ast.expr = ast.Attribute(
                 _call("_write_", _load(obj_name)), target.attr, ast.Store()
             )
@@ -250,13 +383,20 @@ class _ScriptTransformer(RestrictingNodeTransformer):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         """Every class gets ``metaclass=__metaclass__`` (guards.py); other keywords stay."""
-        self.check_name(node, node.name)
-        node = self.node_contents_visit(node)
+        self._check_binding(node, node.name)
+        for field in ("bases", "keywords", "decorator_list"):  # evaluated outside the class
+            setattr(node, field, [self.visit(item) for item in getattr(node, field)])
+        self.classes.append(node.name)
+        try:
+            node.body = [result for stmt in node.body for result in _as_list(self.visit(stmt))]
+        finally:
+            self.classes.pop()
         if any(keyword.arg == "metaclass" for keyword in node.keywords):
             self.error(node, 'The keyword argument "metaclass" is not allowed.')
-        hook = ast.keyword("metaclass", ast.Name("__metaclass__", ast.Load()))
-        node.keywords = [*node.keywords, ast.copy_location(hook, node)]
-        ast.fix_missing_locations(node)
+        hook = ast.keyword("metaclass", _load("__metaclass__"))
+        _locate(hook, node)
+        _locate(hook.value, node)
+        node.keywords = [*node.keywords, hook]
         return node
 
 
@@ -275,6 +415,12 @@ _IOPERATORS: dict[type[ast.operator], str] = {
     ast.FloorDiv: "//=",
     ast.MatMult: "@=",
 }
+
+
+def _as_list(result: ast.AST | list[ast.stmt] | None) -> list[ast.AST]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]  # type: ignore[return-value]
 
 
 def _load(name: str) -> ast.Name:

@@ -17,6 +17,7 @@ import enum
 import functools
 import importlib
 import importlib.util
+import keyword
 import re
 import sys
 import threading
@@ -29,11 +30,13 @@ from sandbox.policy import checked
 from sandbox.policy.compiler import Problem
 from sandbox.policy.guards import (
     SCRIPT_TYPE,
+    GuardedFormatter,
     ScriptEnumType,
     allow_writes,
     deny_attributes,
     guarded_getattr,
     is_script_class,
+    is_script_object,
     register_script_class,
 )
 
@@ -115,6 +118,7 @@ ALLOWED_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(_names("colorsys wave"), "colours and sound as data"),
     "pickle": "loads plain data only (checked, below): a pickle may name any function",
+    "__future__": "from __future__ import annotations (compiler directives; feature records)",
     "fastapi_poe": "the protocol types, as `import fastapi_poe as fp` (SPEC §8)",
     **dict.fromkeys(
         _names("fastapi_poe.types fastapi_poe.client fastapi_poe.base"),
@@ -319,13 +323,10 @@ DENIED_NAMES: dict[str, dict[str, str]] = {
         ),
     },
     "functools": {
-        "update_wrapper": "copies attributes named by the caller, private ones too: "
-        "updated=('__globals__',) merges a runtime function's globals into the script's",
-        "wraps": "update_wrapper as a decorator",
         "singledispatch": "register() reads annotations with get_type_hints: eval of strings",
         "singledispatchmethod": "as singledispatch",
     },
-    "string": {"Formatter": "walks format fields ({0.__class__}) past the guards"},
+    "hashlib": {"file_digest": "reads a file object through a raw memoryview of its buffer"},
     "typing": {
         "get_type_hints": "evaluates annotation strings with eval",
         "ForwardRef": "a string to be evaluated",
@@ -344,10 +345,6 @@ DENIED_NAMES: dict[str, dict[str, str]] = {
         "ReprEnum": "a base for IntEnum-like types; its functional API takes any names",
     },
     "abc": {"ABCMeta": "a metaclass (scripts derive from abc.ABC instead)"},
-    "operator": {
-        "attrgetter": "reads any attribute by name, private ones too, past the guards",
-        "methodcaller": "calls any method by name (__subclasses__ ...), past the guards",
-    },
     "traceback": dict.fromkeys(
         _names("walk_stack walk_tb"), "hands out frames, which hold real globals"
     ),
@@ -421,9 +418,22 @@ def _own_class(cls: object, what: str) -> None:
         raise TypeError(f"{what} applies only to classes the script defines")
 
 
+def _check_field_names(cls: type) -> None:
+    # dataclasses pastes field names into the source of __init__ and friends, which it
+    # exec's with real builtins; a class statement's names are identifiers, but
+    # TypedDict("T", {"x=os.system('id')": int}) as a base brings any string.
+    names = list(vars(cls).get("__annotations__", {}))
+    for base in cls.__mro__[1:]:
+        names.extend(getattr(base, "__dataclass_fields__", {}))
+    for name in names:
+        if type(name) is not str or not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f"dataclasses.dataclass: {name!r} is not a valid field name")
+
+
 def _dataclass(cls: Any = None, /, **kwargs: Any) -> Any:
     def wrap(cls: Any) -> Any:
         _own_class(cls, "dataclasses.dataclass")
+        _check_field_names(cls)
         return register_script_class(dataclasses.dataclass(cls, **kwargs))
 
     return wrap if cls is None else wrap(cls)
@@ -456,6 +466,36 @@ def _astuple(ob: Any, **kwargs: Any) -> Any:
     return dataclasses.astuple(ob, **kwargs)
 
 
+FIXED_NAMES_ONLY = "functools.wraps in scripts copies functools' default names only"
+
+
+def _update_wrapper(wrapper: Any, wrapped: Any, **names: Any) -> Any:
+    # functools' own takes the attribute names from the caller (updated=("__globals__",)
+    # would merge runtime globals, real builtins among them, into the script's) and copies
+    # the wrapped function's __dict__: here the names are functools' defaults, the dict
+    # only of the script's own functions, and the wrapper must be the script's.
+    if names:
+        raise TypeError(FIXED_NAMES_ONLY)
+    if not is_script_object(wrapper):
+        raise TypeError("functools.wraps applies only to functions the script defines")
+    for name in functools.WRAPPER_ASSIGNMENTS:
+        try:
+            value = guarded_getattr(wrapped, name)
+        except AttributeError:
+            continue
+        setattr(wrapper, name, value)
+    if is_script_object(wrapped) and hasattr(wrapped, "__dict__"):
+        wrapper.__dict__.update(wrapped.__dict__)
+    wrapper.__wrapped__ = wrapped
+    return wrapper
+
+
+def _wraps(wrapped: Any, **names: Any) -> Callable[[Any], Any]:
+    if names:
+        raise TypeError(FIXED_NAMES_ONLY)
+    return lambda wrapper: _update_wrapper(wrapper, wrapped)
+
+
 def _total_ordering(cls: Any) -> Any:
     _own_class(cls, "functools.total_ordering")
     return functools.total_ordering(cls)
@@ -477,6 +517,33 @@ def _script_enum(base: type) -> type:
     namespace = ScriptEnumType.__prepare__(base.__name__, (base,))
     namespace.update({"__module__": "enum", "__qualname__": base.__qualname__})
     return ScriptEnumType(base.__name__, (base,), namespace)
+
+
+def _attrgetter(*names: str) -> Callable[[Any], Any]:
+    paths = [_plain_path(name) for name in names]
+
+    def get(ob: Any) -> Any:
+        values = []
+        for path in paths:
+            value = ob
+            for part in path:
+                value = guarded_getattr(value, part)
+            values.append(value)
+        return values[0] if len(values) == 1 else tuple(values)
+
+    return get
+
+
+def _plain_path(name: object) -> list[str]:
+    if type(name) is not str:
+        raise TypeError("attribute name must be a string")
+    return name.split(".")
+
+
+def _methodcaller(name: str, /, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+    if type(name) is not str:
+        raise TypeError("method name must be a string")
+    return lambda ob: guarded_getattr(ob, name)(*args, **kwargs)
 
 
 _ENUM_BASES = _names("Enum IntEnum StrEnum Flag IntFlag")
@@ -506,9 +573,18 @@ WRAPPED_NAMES: dict[str, dict[str, tuple[Callable[..., Any], str]]] = {
         "astuple": (_astuple, "as asdict"),
     },
     "functools": {
-        "total_ordering": (_total_ordering, "adds methods to the class: only the script's own")
+        "total_ordering": (_total_ordering, "adds methods to the class: only the script's own"),
+        "update_wrapper": (_update_wrapper, "copies fixed public names, onto the script's own"),
+        "wraps": (_wraps, "update_wrapper as a decorator"),
     },
     "enum": {name: (_script_enum(getattr(enum, name)), _FUNCTIONAL) for name in _ENUM_BASES},
+    "string": {
+        "Formatter": (GuardedFormatter, "format fields read attributes: through _getattr_"),
+    },
+    "operator": {
+        "attrgetter": (_attrgetter, "reads attributes in C: through _getattr_ instead"),
+        "methodcaller": (_methodcaller, "as attrgetter, then calls"),
+    },
     "typing": {
         "get_origin": (_get_origin, "typing.get_origin(typing.Type) is the real type"),
         "get_args": (_get_args, "as get_origin"),

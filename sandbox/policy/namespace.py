@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
 from sandbox.policy.checked import open_file
+from sandbox.policy.compiler import FILENAME
 from sandbox.policy.guards import (
     CLASS_HOOK,
     SCRIPT_TYPE,
+    GlobalsView,
     guarded_apply,
     guarded_delattr,
     guarded_getattr,
@@ -27,6 +30,7 @@ from sandbox.policy.guards import (
     guarded_iter,
     guarded_setattr,
     guarded_write,
+    is_sandbox_name,
 )
 from sandbox.policy.modules import LEAN_MODULES, PREIMPORT, import_hook, module_proxy
 
@@ -40,9 +44,10 @@ def _names(names: str) -> tuple[str, ...]:
 #: Builtins handed over as they are, by group.
 BUILTINS_AS_IS: dict[str, tuple[str, ...]] = {
     "pure functions of their arguments": _names(
-        "abs ascii bin callable chr divmod format hash hex id isinstance issubclass len next "
-        "oct ord pow repr round"
+        "abs aiter anext ascii bin callable chr divmod format hash hex id isinstance issubclass "
+        "len next oct ord pow repr round"
     ),
+    "names as strings (dir() lists the caller's names, dir(x) asks x)": ("dir",),
     # Real classes, so that isinstance, subclassing and `type(x) is list` work. The ones
     # that iterate their argument in C skip _getiter_, which refuses nothing (guards.py).
     "value types": _names(
@@ -56,8 +61,11 @@ BUILTINS_AS_IS: dict[str, tuple[str, ...]] = {
 
 #: Builtins replaced by a guarded version (defined below).
 BUILTINS_WRAPPED: dict[str, str] = {
-    "type": "one argument only, and never a metaclass: type(X)(name, bases, ns) makes "
-    "classes past __metaclass__ (a pydantic base then evals strings)",
+    "type": "never a metaclass; type(name, bases, ns) goes through the class hook like a "
+    "class statement (the real one would make classes past it: a pydantic base evals strings)",
+    "globals": "a view of the script's globals without the sandbox's entries (guards.GlobalsView)",
+    "locals": "the calling script frame's names, copied (globals() at module level)",
+    "vars": "vars(x) reads x.__dict__ through _getattr_; vars() is locals()",
     **dict.fromkeys(_names("getattr hasattr"), "through _getattr_"),
     **dict.fromkeys(_names("setattr delattr"), "through _write_, public names only"),
     **dict.fromkeys(
@@ -73,9 +81,7 @@ BUILTINS_WRAPPED: dict[str, str] = {
 #: Builtins a script does not get.
 BUILTINS_DENIED: dict[str, str] = {
     **dict.fromkeys(_names("eval exec compile"), "new code that skips the restricted compiler"),
-    **dict.fromkeys(_names("globals locals vars dir"), "namespace introspection"),
     "memoryview": "rarely useful in a bot; raw buffer views were the route of CPython bugs",
-    **dict.fromkeys(_names("aiter anext"), "async code is not compiled"),
     **dict.fromkeys(
         _names("BaseExceptionGroup ExceptionGroup"), "except* is refused (RestrictedPython)"
     ),
@@ -167,6 +173,30 @@ def _iter(ob: Any, *sentinel: Any) -> Iterator[Any]:
     return iter(ob, *sentinel) if sentinel else guarded_iter(ob)
 
 
+def _locals() -> dict[str, Any] | GlobalsView:
+    frame = sys._getframe(1)
+    if frame.f_code.co_filename != FILENAME:  # handed to runtime code as a callback
+        raise TypeError("locals() is available only in the script's own code")
+    if frame.f_locals is frame.f_globals:
+        return GlobalsView(frame.f_globals)
+    return {k: v for k, v in frame.f_locals.items() if not is_sandbox_name(k)}
+
+
+def _vars(*args: Any) -> Any:
+    if not args:
+        frame = sys._getframe(1)
+        if frame.f_code.co_filename != FILENAME:
+            raise TypeError("vars() is available only in the script's own code")
+        if frame.f_locals is frame.f_globals:
+            return GlobalsView(frame.f_globals)
+        return {k: v for k, v in frame.f_locals.items() if not is_sandbox_name(k)}
+    (ob,) = args
+    try:
+        return guarded_getattr(ob, "__dict__")
+    except AttributeError as exc:
+        raise TypeError(f"vars() argument: {exc}") from None
+
+
 _WRAPPED: dict[str, object] = {
     "type": SCRIPT_TYPE,
     "open": open_file,
@@ -183,6 +213,8 @@ _WRAPPED: dict[str, object] = {
     "max": _extreme(max),
     "min": _extreme(min),
     "reversed": _reversed,
+    "locals": _locals,
+    "vars": _vars,
     "sorted": _sorted,
     "sum": _sum,
     "zip": _zip,
@@ -239,7 +271,10 @@ def script_globals(
         import_hook=import_hook, print_function=print_function, input_function=input_function
     )
     # "__main__", so that `if __name__ == "__main__":` runs as authors expect.
-    return {"__builtins__": script_builtins, "__name__": "__main__", "poe": poe}
+    namespace = {"__builtins__": script_builtins, "__name__": "__main__", "poe": poe}
+    view = GlobalsView(namespace)
+    script_builtins["globals"] = lambda: view
+    return namespace
 
 
 def warm_up() -> None:

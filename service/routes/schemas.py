@@ -52,7 +52,7 @@ AccessKey = Annotated[
         description="The bot's Poe access key; stored encrypted, never returned.",
     ),
 ]
-Source = Annotated[str, Field(description="Python source, UTF-8, at most 256 KiB.")]
+Source = Annotated[str, Field(description="Python source, UTF-8, at most 1 MiB.")]
 BotSettings = Annotated[
     fp.SettingsResponse,
     Field(description="Poe settings: fastapi_poe's SettingsResponse fields."),

@@ -47,7 +47,7 @@ from service.store.tables import Script, ScriptVersion
 
 T = TypeVar("T")
 
-MAX_BODY_BYTES = 2 * 1024 * 1024  # a 256 KiB source, even fully \u-escaped, plus settings
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a 1 MiB source, even all \u-escaped, plus settings
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No, an unknown or a revoked API token."},
@@ -55,7 +55,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
-    413: {"model": ErrorOut, "description": "The source is over 256 KiB."},
+    413: {"model": ErrorOut, "description": "The source is over 1 MiB."},
     422: {"model": CompileErrorOut, "description": "Invalid input, or compile errors."},
 }
 

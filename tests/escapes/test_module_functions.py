@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.policy.guards import DENIED_EVERYWHERE, OWN_VALUES_ONLY
+from sandbox.policy.modules import FIXED_NAMES_ONLY
 from tests.sandbox.policy.harness import Stop, stopped_by
 
 # functools.update_wrapper copies attributes named by the caller, private ones included:
@@ -17,7 +19,7 @@ UPDATE_WRAPPER_GLOBALS = (
     "functools.update_wrapper(h, mine, assigned=('__globals__',), updated=())\n"
     "functools.update_wrapper(h, poe.call, assigned=(), updated=('__globals__',))\n"
 )
-WRAPS = "import functools\n@functools.wraps(poe.call)\ndef f():\n    pass\n"
+WRAPS = "import functools\n@functools.wraps(poe.call)\ndef f():\n    pass\nx = f.__wrapped__\n"
 GET_TYPE_HINTS = (
     "import typing\n"
     'def f(x: typing.List[\'__import__("os").system("id")\']):\n    pass\n'
@@ -93,8 +95,9 @@ def _off_allow_list(cls: str, name: str) -> Stop:
 @pytest.mark.parametrize(
     ("source", "stop"),
     [
-        (UPDATE_WRAPPER_GLOBALS, _absent("functools", "update_wrapper")),
-        (WRAPS, _absent("functools", "wraps")),
+        (UPDATE_WRAPPER_GLOBALS, Stop("modules", TypeError, FIXED_NAMES_ONLY)),
+        (WRAPS, Stop("guards", AttributeError, "function.__wrapped__ is not available to "
+                     f"scripts: {OWN_VALUES_ONLY['__wrapped__']}")),
         (GET_TYPE_HINTS, _absent("typing", "get_type_hints")),
         (FORWARD_REF, _absent("typing", "ForwardRef")),
         (SINGLEDISPATCH, _absent("functools", "singledispatch")),
@@ -123,12 +126,17 @@ def _off_allow_list(cls: str, name: str) -> Stop:
         (MODEL_REBUILD, _off_allow_list("PartialResponse", "model_rebuild")),
         (UPDATE_FORWARD_REFS, _off_allow_list("ProtocolMessage", "update_forward_refs")),
         (INSTANCE_LOADER, _off_allow_list("PartialResponse", "parse_raw")),
-        (PYDANTIC_VALIDATOR, Stop("guards", AttributeError, '"__pydantic_validator__" is not '
-            'available to scripts: names starting with "_" are private')),
-        (PYDANTIC_PRIVATE_ON_INSTANCE, Stop("guards", AttributeError, '"__pydantic_fields_set__" '
-            'is not available to scripts: names starting with "_" are private')),
-        (BASE_MODEL_VIA_MRO, _model("PartialResponse", "mro",
-            "hands out base classes: the real enum.Enum, pydantic.BaseModel, object")),
+        (PYDANTIC_VALIDATOR, Stop("guards", AttributeError,
+            'PartialResponse.__pydantic_validator__ is not available to scripts: '
+            'pydantic models offer scripts their fields and model_dump, '
+            'model_dump_json, model_copy, model_validate, model_validate_json, '
+            'model_json_schema')),
+        (PYDANTIC_PRIVATE_ON_INSTANCE, Stop("guards", AttributeError,
+            'PartialResponse.__pydantic_fields_set__ is not available to scripts: '
+            'pydantic models offer scripts their fields and model_dump, '
+            'model_dump_json, model_copy, model_validate, model_validate_json, '
+            'model_json_schema')),
+        (BASE_MODEL_VIA_MRO, _model("PartialResponse", "mro", DENIED_EVERYWHERE["mro"])),
     ],
 )  # fmt: skip
 def test_dangerous_module_functions_are_stopped(source: str, stop: Stop) -> None:

@@ -32,7 +32,8 @@ TYPE_OF_POE = "type(poe).call = None\n"
         (POE_DELATTR, Stop("guards", AttributeError, "cannot delete 'call' of a StandInPoe "
             "object: scripts change only their own objects")),
         (POE_PRIVATE_SETATTR, Stop("guards", AttributeError,
-            '"_rt" is not available to scripts: names starting with "_"')),
+            "cannot set '_rt' on a StandInPoe object: scripts change only their "
+            'own objects')),
         (MODULE_ATTRIBUTE, Stop("guards", AttributeError,
             "cannot set 'dumps' on a module object: scripts change only their own objects")),
         (MODULE_DEL, Stop("guards", AttributeError,

@@ -189,7 +189,7 @@ def test_check_prints_problems_as_file_line_col(workdir: Path, env: dict[str, st
     good = workdir / "good.py"
     good.write_text('print("hello")\n')
     bad = workdir / "bad.py"
-    bad.write_text("x = 1\ny = _secret\n")
+    bad.write_text("x = 1\ny = _getattr_\n")
     ok = scriptbots("check", "good.py", cwd=workdir, env=env)
     assert ok.returncode == 0 and ok.stdout == ""
     refused = scriptbots("check", "bad.py", cwd=workdir, env=env)

@@ -47,7 +47,7 @@ def test_source_at_the_limit_is_accepted() -> None:
     assert check_script_source("#" * MAX_SOURCE_BYTES).size == MAX_SOURCE_BYTES
 
 
-@pytest.mark.parametrize("source", ["def f(:\n", "x = _private\n", "a\x00b", "x = '\ud800'\n"])
+@pytest.mark.parametrize("source", ["def f(:\n", "x = _getattr_\n", "a\x00b", "x = '\ud800'\n"])
 def test_rejected_sources_carry_positioned_problems(source: str) -> None:
     with pytest.raises(SourceRejected) as caught:
         check_script_source(source)

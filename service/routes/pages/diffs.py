@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 CONTEXT_LINES = 3
-MAX_DIFF_LINES = 20_000  # 256 KiB sources hold at most a few thousand lines; be safe anyway
+MAX_DIFF_LINES = 20_000  # a diff past this many lines (of a 1 MiB source) is cut: difflib is slow
 
 Kind = Literal["hunk", "same", "added", "removed"]
 

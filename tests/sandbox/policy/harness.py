@@ -26,6 +26,16 @@ class StandInPoe:
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self._mood = "calm"
+
+    @property
+    def mood(self) -> str:
+        """A property with a setter: the script may read it, never set it."""
+        return self._mood
+
+    @mood.setter
+    def mood(self, value: str) -> None:
+        self._mood = value
 
     def call(self, bot_name: str, *prompts: object) -> str:
         self.calls.append(bot_name)

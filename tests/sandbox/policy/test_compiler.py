@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sandbox.policy import MAX_SOURCE_BYTES, Problem, SourceRejected, check_source, compile_script
+from sandbox.policy.compiler import RESERVED_NAMES, SANDBOX_NAMES, UNWRITABLE_ATTRIBUTES
 from tests.sandbox.policy.harness import ok, run
 
 
@@ -14,10 +17,10 @@ def test_clean_source_has_no_problems() -> None:
 
 
 def test_every_problem_is_reported_with_line_and_column() -> None:
-    problems = check_source("x = 1\ny = x.__class__\n  \nz = _secret\n")
+    problems = check_source("x = 1\ny = _getattr_\n  \nx.__class__ = int\n")
     assert problems == [
-        Problem(2, 5, '"__class__" is an invalid attribute name because it starts with "_".'),
-        Problem(4, 5, '"_secret" is an invalid variable name because it starts with "_"'),
+        Problem(2, 5, f'"_getattr_" is reserved: {SANDBOX_NAMES["_getattr_"]}'),
+        Problem(4, 1, f'"__class__" cannot be set: {UNWRITABLE_ATTRIBUTES["__class__"]}'),
     ]
 
 
@@ -31,11 +34,10 @@ def test_compiler_errors_after_parsing_are_problems_too() -> None:
 
 def test_source_rejected_carries_its_problems() -> None:
     with pytest.raises(SourceRejected) as info:
-        compile_script("import os as _os\n")
-    assert info.value.problems == [
-        Problem(1, 1, '"_os" is an invalid variable name because it starts with "_"')
-    ]
-    assert str(info.value) == '1:1: "_os" is an invalid variable name because it starts with "_"'
+        compile_script("import os as _write_\n")
+    message = f'"_write_" is reserved: {SANDBOX_NAMES["_write_"]}'
+    assert info.value.problems == [Problem(1, 1, message)]
+    assert str(info.value) == f"1:1: {message}"
 
 
 def test_size_limit_counts_utf8_bytes() -> None:
@@ -76,32 +78,25 @@ def test_annotations_are_real_objects() -> None:
     assert f.__annotations__ == {"x": int | None, "y": list[str], "return": dict}
 
 
-def test_future_annotations_are_refused() -> None:
-    assert check_source("from __future__ import annotations\n") == [
-        Problem(
-            1,
-            1,
-            "from __future__ import annotations is not supported: annotations stay objects "
-            "(poe.Doc[...]) and are never evaluated from strings",
-        )
-    ]
-    assert check_source("from __future__ import division\n")[0].message == (
-        "from __future__ imports are not available in scripts"
+def test_future_annotations_keep_annotations_as_strings() -> None:
+    outcome = ok(
+        '"""A bot."""\n'
+        "from __future__ import annotations\n"
+        "def f(x: SomethingUndefined) -> list[int]:\n"
+        "    return [x]\n"
+        "print(f(1), __doc__)\n"
     )
+    assert outcome.text == "[1] A bot.\n"
+    assert outcome.globals["f"].__annotations__ == {
+        "x": "SomethingUndefined",
+        "return": "list[int]",
+    }
+    assert check_source("from __future__ import division, generator_stop\nprint(1)\n") == []
 
 
-def test_string_annotations_are_refused() -> None:
-    message = (
-        "string annotations are not supported: write the type itself "
-        "(annotations are objects and are never evaluated from strings)"
-    )
-    assert check_source("def f(x: 'os.system') -> 'int':\n    pass\nv: 'x' = 1\n") == [
-        Problem(1, 26, message),
-        Problem(1, 10, message),
-        Problem(3, 4, message),
-    ]
-    # Strings inside a subscript are data (poe.Doc[str, "description"], Literal["a"]).
-    assert check_source("import typing\ndef f(x: typing.Literal['a']) -> None:\n    pass\n") == []
+def test_string_annotations_are_kept_as_written() -> None:
+    outcome = ok("def f(x: 'os.system') -> 'int':\n    pass\nv: 'x' = 1\n")
+    assert outcome.globals["f"].__annotations__ == {"x": "os.system", "return": "int"}
 
 
 def test_annotated_assignments_work_in_classes_and_functions() -> None:
@@ -145,14 +140,26 @@ def test_augmented_assignment_evaluates_target_once() -> None:
     assert outcome.globals["box"] == {"k": 2}
 
 
-def test_augmented_assignment_of_private_attributes_is_refused() -> None:
-    assert check_source("x._y += 1\n")[0].message == '"_y" is an invalid attribute name'
+def test_augmented_assignment_of_private_attributes_works_and_class_is_refused() -> None:
+    outcome = ok(
+        "class C:\n    def __init__(self):\n        self._n = 1\n"
+        "    def bump(self):\n        self._n += 1\n        return self._n\n"
+        "r = C().bump()\n"
+    )
+    assert outcome.globals["r"] == 2
+    assert check_source("x.__class__ += 1\n")[0].message == (
+        f'"__class__" cannot be set: {UNWRITABLE_ATTRIBUTES["__class__"]}'
+    )
 
 
-def test_private_keyword_arguments_are_refused() -> None:
-    assert check_source("f(_depth=1)\n") == [
-        Problem(1, 3, '"_depth" is an invalid keyword argument because it starts with "_"')
-    ]
+def test_private_names_and_keyword_arguments_work() -> None:
+    outcome = ok(
+        "_LIMIT = 3\n"
+        "def _helper(_x, *, _depth=0):\n    return _x * _LIMIT + _depth\n"
+        "r = _helper(2, _depth=1)\n"
+        "d = dict(_private=1)\n"
+    )
+    assert (outcome.globals["r"], outcome.globals["d"]) == (7, {"_private": 1})
 
 
 def test_nonlocal_and_global_work_with_public_names() -> None:
@@ -165,30 +172,38 @@ def test_nonlocal_and_global_work_with_public_names() -> None:
     )
     assert (outcome.globals["total"], outcome.globals["last"]) == (5, 2)
     assert check_source("def f():\n    global _getattr_\n")[0].message == (
-        '"_getattr_" is an invalid variable name because it starts with "_"'
+        f'"_getattr_" is reserved: {SANDBOX_NAMES["_getattr_"]}'
     )
 
 
 def test_printed_is_an_ordinary_name_and_print_is_reserved() -> None:
     assert ok("printed = 3\nprint(printed)\n").text == "3\n"
-    assert check_source("def print(x):\n    pass\n")[0].message.startswith(
-        '"print" is a reserved name'
+    assert check_source("def print(x):\n    pass\n")[0].message == (
+        f'"print" cannot be assigned: {RESERVED_NAMES["print"]}'
     )
 
 
 def test_dunder_name_reads_main() -> None:
     assert ok('if __name__ == "__main__":\n    print("main")\n').text == "main\n"
-    assert check_source("__name__ = 'x'\n")[0].message == (
-        '"__name__" is an invalid variable name because it starts with "_"'
+    assert ok("__name__ = 'x'\nprint(__name__)\n").text == "x\n"
+
+
+def test_script_classes_may_define_special_methods_but_not_finalizers() -> None:
+    outcome = ok(
+        "class C:\n"
+        "    def __getattr__(self, n):\n        return n.upper()\n"
+        "    def __init_subclass__(cls, **kw):\n        cls.tag = kw.get('tag')\n"
+        "    def __class_getitem__(cls, item):\n        return (cls, item)\n"
+        "class D(C, tag='d'):\n    pass\n"
+        "r = (C().hello, D.tag, C[int][1])\n"
     )
-
-
-def test_script_classes_may_define_reviewed_special_methods_only() -> None:
-    assert check_source("class C:\n    def __repr__(self):\n        return 'C'\n") == []
-    assert check_source("class C:\n    def __getattr__(self, n):\n        pass\n") == [
-        Problem(2, 5, '"__getattr__" is an invalid variable name because it starts with "_"')
+    assert outcome.globals["r"] == ("HELLO", "d", int)
+    assert check_source("class C:\n    def __del__(self):\n        pass\n") == [
+        Problem(2, 5, f'"__del__" is reserved: {SANDBOX_NAMES["__del__"]}')
     ]
-    assert check_source("def __init__():\n    pass\n")[0].line == 1  # only inside classes
+    assert check_source("class C:\n    pass\nC.__del__ = print\n")[0].message == (
+        f'"__del__" cannot be set: {UNWRITABLE_ATTRIBUTES["__del__"]}'
+    )
 
 
 def test_class_keywords_are_kept_and_metaclass_refused() -> None:
@@ -220,12 +235,26 @@ def test_class_positions_are_the_source_lines() -> None:
             "try:\n    pass\nexcept* ValueError:\n    pass\n",
             "TryStar statements are not allowed.",
         ),
-        ("async def f():\n    pass\n", "AsyncFunctionDef statements are not allowed."),
         ("from . import x\n", "relative imports are not available: a script is a single file"),
         ("exec('1')\n", "Exec calls are not allowed."),
         ("eval('1')\n", "Eval calls are not allowed."),
-        ("from json import *\n", '"*" imports are not allowed.'),
+        ("from json import *\n", '"*" imports are not allowed: import the names you use'),
+        (
+            "for _tmp1 in []:\n    pass\n",
+            '"_tmp1" is reserved for the compiled script\'s temporaries',
+        ),
     ],
 )
 def test_refused_syntax(source: str, message: str) -> None:
     assert message in [p.message for p in check_source(source)]
+
+
+def test_compile_time_stays_linear_in_attribute_chains() -> None:
+    # Each rewrite of a.b.c... used to re-walk the chain below it: a 256 KiB upload of such
+    # chains took 85-113 s of CPU. Linear now (benchmarks/compile_source.py has figures);
+    # the bound is against a hang, not a timing goal.
+    line = "x = a" + ".b" * 150 + "\n"
+    source = line * (MAX_SOURCE_BYTES // len(line))
+    started = time.monotonic()
+    assert check_source(source) == []
+    assert time.monotonic() - started < 90

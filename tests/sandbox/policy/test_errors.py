@@ -58,13 +58,13 @@ def test_without_source_lines_are_omitted() -> None:
 
 
 def test_guard_refusals_read_as_the_script_line() -> None:
-    source = "x = getattr(1, '__class__')\n"
+    source = "x = getattr(int, '__subclasses__')\n"
     outcome = run(source)
     assert outcome.error is not None
     assert format_script_error(outcome.error, source).endswith(
-        "    x = getattr(1, '__class__')\n"
-        'AttributeError: "__class__" is not available to scripts: '
-        'names starting with "_" are private'
+        "    x = getattr(int, '__subclasses__')\n"
+        "AttributeError: int.__subclasses__ is not available to scripts: "
+        "every subclass in the process, the runtime's own among them"
     )
 
 
