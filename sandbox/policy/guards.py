@@ -375,7 +375,11 @@ def _private_is_scripts(ob: object, name: str) -> bool:
         return is_script_class(owner)
     if _is_class(ob) and _owner(_class_mro(type(ob)), name) is not None:
         return False  # the metaclass's (EnumType._create_, ...)
-    # Found nowhere: only a __getattr__ can answer, the script's or a shared class's.
+    # In no class: the object's own dict (shared objects' is theirs; on the script's objects
+    # of runtime-based classes, the runtime keeps its state in slots, found above), or a
+    # __getattr__, the script's or a shared class's.
+    if not is_script_object(ob) and type(ob) is not super:
+        return False
     answering = _owner(classes, "__getattr__")
     return answering is None or is_script_class(answering)
 
