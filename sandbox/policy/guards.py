@@ -184,6 +184,10 @@ WRITABLE_TYPES: dict[type, str] = {
         "nothing of them outlives the run",
     ),
     collections.UserList: "as UserDict",
+    **dict.fromkeys(
+        (weakref.WeakValueDictionary, weakref.WeakKeyDictionary, weakref.WeakSet),
+        "containers of the script's, holding their items weakly",
+    ),
     decimal.Context: "decimal.getcontext().prec = 50: validated numbers of this run's context",
 }
 

@@ -23,6 +23,7 @@ import sys
 import threading
 import types
 import typing
+import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -327,6 +328,14 @@ DENIED_NAMES: dict[str, dict[str, str]] = {
         "singledispatchmethod": "as singledispatch",
     },
     "hashlib": {"file_digest": "reads a file object through a raw memoryview of its buffer"},
+    "weakref": {
+        **dict.fromkeys(
+            _names("proxy ProxyType CallableProxyType ProxyTypes"),
+            "a proxy forwards every read to its referent, which the attribute guard cannot see",
+        ),
+        "finalize": "runs its callback whenever the object is collected, as __del__ would",
+        "WeakMethod": "takes a callback run at collection, as finalize",
+    },
     "typing": {
         "get_type_hints": "evaluates annotation strings with eval",
         "ForwardRef": "a string to be evaluated",
@@ -496,6 +505,12 @@ def _wraps(wrapped: Any, **names: Any) -> Callable[[Any], Any]:
     return lambda wrapper: _update_wrapper(wrapper, wrapped)
 
 
+def _weak_ref(ob: Any, callback: Any = None, /) -> Any:
+    if callback is not None:
+        raise TypeError("weakref.ref callbacks run whenever an object is collected: refused")
+    return weakref.ref(ob)
+
+
 def _total_ordering(cls: Any) -> Any:
     _own_class(cls, "functools.total_ordering")
     return functools.total_ordering(cls)
@@ -578,6 +593,7 @@ WRAPPED_NAMES: dict[str, dict[str, tuple[Callable[..., Any], str]]] = {
         "wraps": (_wraps, "update_wrapper as a decorator"),
     },
     "enum": {name: (_script_enum(getattr(enum, name)), _FUNCTIONAL) for name in _ENUM_BASES},
+    "weakref": {"ref": (_weak_ref, "without a callback (finalize, below)")},
     "string": {
         "Formatter": (GuardedFormatter, "format fields read attributes: through _getattr_"),
     },

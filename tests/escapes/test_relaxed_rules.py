@@ -95,6 +95,9 @@ VARS_AS_A_CALLBACK = (
     "@dataclasses.dataclass\nclass C:\n    x: dict = dataclasses.field(default_factory=vars)\n"
     "C()\n"
 )
+WEAK_PROXY = "import weakref, fastapi_poe as fp\nx = weakref.proxy(fp.ProtocolMessage)\n"
+WEAK_FINALIZER = "import weakref\nclass C:\n    pass\nweakref.finalize(C(), print, 'late')\n"
+WEAK_CALLBACK = "import weakref\nclass C:\n    pass\nc = C()\nr = weakref.ref(c, print)\n"
 TYPE_WITH_A_FINALIZER = "X = type('X', (), {'__del__': print})\n"
 TYPE_WITH_A_CLASS_HOOK = "X = type('X', (), {'__metaclass__': 1})\n"
 
@@ -186,6 +189,12 @@ TYPE_WITH_A_CLASS_HOOK = "X = type('X', (), {'__metaclass__': 1})\n"
             "locals() is available only in the script's own code")),
         (VARS_AS_A_CALLBACK, Stop("namespace", TypeError,
             "vars() is available only in the script's own code")),
+        (WEAK_PROXY, Stop("modules", AttributeError,
+            "module 'weakref' has no attribute 'proxy' available to scripts")),
+        (WEAK_FINALIZER, Stop("modules", AttributeError,
+            "module 'weakref' has no attribute 'finalize' available to scripts")),
+        (WEAK_CALLBACK, Stop("modules", TypeError,
+            "weakref.ref callbacks run whenever an object is collected: refused")),
         (TYPE_WITH_A_FINALIZER, Stop("guards", TypeError,
             "type(): '__del__' cannot be defined in a script's class")),
         (TYPE_WITH_A_CLASS_HOOK, Stop("guards", TypeError,
