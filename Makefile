@@ -32,6 +32,7 @@ test: $(STAMP) system-deps lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_start
+	$(BIN)/python -m benchmarks.compile_source
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
