@@ -7,8 +7,9 @@ script raises (SystemExit and KeyboardInterrupt included) becomes the run's RunE
 from __future__ import annotations
 
 import builtins
+import sys
 import typing
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
 
 import fastapi_poe as fp
@@ -45,6 +46,8 @@ def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -
         code, script_vars = _prepare(source, namespace, unrestricted)
         if settings_run:  # the main block is cut off anyway; this is what the script sees
             script_vars["__name__"] = SETTINGS_RUN_NAME
+            # Its classes' __module__: dataclasses looks the module up for string annotations.
+            sys.modules.setdefault(SETTINGS_RUN_NAME, ModuleType(SETTINGS_RUN_NAME))
     except SourceRejected as exc:
         lines = [f"line {p.line}, column {p.col}: {p.message}" for p in exc.problems]
         first = exc.problems[0].line if exc.problems else None

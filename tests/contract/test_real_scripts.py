@@ -147,7 +147,7 @@ async def test_a_panel_bot_with_settings_parallel_calls_and_private_helpers_runs
         "style"
     )
     text = await ask(service, name, ACCESS_KEY, "What is Poe?")
-    assert text == ("The panel agrees (3 of 3).\nPanelBot(3 answers) after _ask_one, _merge")
+    assert text == ("The panel agrees (3 of 3).\n\nPanelBot(3 answers) after _ask_one, _merge")
     prompts = [q.query[-1].content for q in service.upstream.record.queries["Echo"][-3:]]
     assert prompts == ["Question from 'creator': What is Poe?\nAnswer as Plain."] * 3
 
@@ -157,5 +157,5 @@ async def test_templates_enums_registries_and_dynamic_classes_run_unchanged(
 ) -> None:
     name = service.script(creator, TEMPLATES, access_key=ACCESS_KEY)
     assert await ask(service, name, ACCESS_KEY, "unknown") == (
-        "Hello Ann | FRIENDLY tone | <no missing> | 6 | True | ['__doc__']"
+        "Hello Ann | FRIENDLY tone | <no missing> | 6 | True | ['__call__']"
     )
