@@ -51,6 +51,10 @@ SANDBOX_NAMES: dict[str, str] = {
     "__builtins__": "the run's builtins, the guards among them",
     "__del__": "a finalizer runs whenever the object is collected: inside runtime code, or "
     "after the run's last line",
+    **dict.fromkeys(
+        ("__array_interface__", "__array_struct__", "__cuda_array_interface__"),
+        "numpy reads memory at whatever address these give: raw reads of the process",
+    ),
 }
 #: Temporaries of the rewrite (RestrictedPython's ``_tmp0``, ``_tmp1``, ...).
 TEMPORARY_NAME = re.compile(r"_tmp\d+")
@@ -67,6 +71,12 @@ UNWRITABLE_ATTRIBUTES: dict[str, str] = {
     "runtime's, with state the script chose",
     "__bases__": "would change a class's bases past the class hook's metaclass check",
     "__del__": SANDBOX_NAMES["__del__"],
+    **{name: SANDBOX_NAMES[name] for name in SANDBOX_NAMES if name.startswith("__array_")},
+    "__cuda_array_interface__": SANDBOX_NAMES["__cuda_array_interface__"],
+    **dict.fromkeys(
+        ("__getattr__", "__getattribute__"),
+        "define it in the class statement: the class hook wraps it (guards.RAW_MEMORY_PROTOCOLS)",
+    ),
 }
 
 # -------------------------------------------------------------------------------------------

@@ -819,6 +819,8 @@ def guarded_write(ob: Any) -> Any:
         return ob
     if is_script_object(ob):
         return _CheckedWriter(ob)
+    if not _is_class(ob) and _in_writable_module(type(ob)):
+        return ob
     return _ReadOnly(ob)
 
 
@@ -944,7 +946,43 @@ class _ClassHook:
     def __call__(self, name: str, bases: tuple[object, ...], ns: Any, **kwargs: Any) -> type:
         metaclass = _metaclass_for(name, bases)
         ns[_MARK] = self
+        for protocol in RAW_MEMORY_PROTOCOLS:  # before the instance dict and __getattr__
+            ns[protocol] = _REFUSED_PROTOCOL
+        for hook in ("__getattribute__", "__getattr__"):
+            if hook in ns:
+                ns[hook] = _refusing_protocols(ns[hook])
         return register_script_class(metaclass(name, bases, ns, **kwargs))
+
+
+#: Protocols through which numpy reads memory at an address an object names: no object of
+#: a script's class answers them, whether by attribute, instance dict, __getattr__ or
+#: __getattribute__ (a class-level data descriptor, and both hooks wrapped): to numpy
+#: they are absent, as on any plain object.
+RAW_MEMORY_PROTOCOLS = tuple(name for name in UNWRITABLE_ATTRIBUTES if "array" in name)
+_NO_RAW_MEMORY = "objects of scripts do not hand out raw memory (numpy array protocols)"
+
+
+class _RefusedProtocol:
+    __slots__ = ()
+
+    def __get__(self, ob: object, owner: type | None = None) -> NoReturn:
+        raise AttributeError(_NO_RAW_MEMORY)
+
+    def __set__(self, ob: object, value: object) -> NoReturn:
+        raise AttributeError(_NO_RAW_MEMORY)
+
+
+_REFUSED_PROTOCOL = _RefusedProtocol()
+
+
+def _refusing_protocols(method: Any) -> Callable[..., Any]:
+    def refusing(self: object, name: str) -> Any:
+        if name in RAW_MEMORY_PROTOCOLS:
+            raise AttributeError(_NO_RAW_MEMORY)
+        return method(self, name)
+
+    refusing.__name__ = refusing.__qualname__ = getattr(method, "__name__", "__getattr__")
+    return refusing
 
 
 CLASS_HOOK = _ClassHook()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.policy import SourceRejected
+from sandbox.policy.guards import DENIED_EVERYWHERE
 from tests.sandbox.policy.harness import Stop, ok, stopped_by
 
 _DATA_ONLY = (
@@ -70,8 +71,8 @@ FAKER_GET_FORMATTER = "import faker\nfaker.Faker().get_formatter('__init__')\n"
 SCIPY_LOW_LEVEL_CALLABLE = "import scipy\nscipy.LowLevelCallable\n"
 MATPLOTLIB_USE = "import matplotlib\nmatplotlib.use('module://antigravity')\n"
 PYPLOT_SWITCH_BACKEND = "import matplotlib.pyplot as plt\nplt.switch_backend('module://this')\n"
-OPERATOR_ATTRGETTER = "import operator\noperator.attrgetter('__class__')\n"
-OPERATOR_METHODCALLER = "import operator\noperator.methodcaller('__subclasses__')\n"
+OPERATOR_ATTRGETTER = "import operator\noperator.attrgetter('__class__.__subclasses__')(1)\n"
+OPERATOR_METHODCALLER = "import operator\noperator.methodcaller('__subclasses__')(int)\n"
 TRACEBACK_WALK_STACK = "import traceback\nframes = list(traceback.walk_stack(None))\n"
 THREADING_ENUMERATE = "import threading\nthreading.enumerate()\n"
 THREADING_SETTRACE = "import threading\nthreading.settrace(print)\n"
@@ -148,8 +149,10 @@ _BRACE = (
         (SCIPY_LOW_LEVEL_CALLABLE, _absent("scipy", "LowLevelCallable")),
         (MATPLOTLIB_USE, _absent("matplotlib", "use")),
         (PYPLOT_SWITCH_BACKEND, _absent("matplotlib.pyplot", "switch_backend")),
-        (OPERATOR_ATTRGETTER, _absent("operator", "attrgetter")),
-        (OPERATOR_METHODCALLER, _absent("operator", "methodcaller")),
+        (OPERATOR_ATTRGETTER, Stop("guards", AttributeError, "int.__subclasses__ is not "
+            f"available to scripts: {DENIED_EVERYWHERE['__subclasses__']}")),
+        (OPERATOR_METHODCALLER, Stop("guards", AttributeError, "int.__subclasses__ is not "
+            f"available to scripts: {DENIED_EVERYWHERE['__subclasses__']}")),
         (TRACEBACK_WALK_STACK, _absent("traceback", "walk_stack")),
         (THREADING_ENUMERATE, _absent("threading", "enumerate")),
         (THREADING_SETTRACE, _absent("threading", "settrace")),

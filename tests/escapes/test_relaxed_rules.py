@@ -244,3 +244,22 @@ def test_runtime_objects_keep_their_private_state() -> None:
     assert "private to the runtime" in str(outcome.error)
     outcome = _real_poe_run("poe.default_chat.__init__('forged')\n")
     assert str(outcome.error) == "cannot initialize a Chat object again: it is shared"
+
+
+_INTERFACE = "{'shape': (8,), 'typestr': '|u1', 'data': (4096, False), 'version': 3}"
+
+
+def test_script_objects_never_hand_numpy_a_raw_address() -> None:
+    # Special methods and instance dicts are the script's now: numpy's array protocols
+    # would read memory at any address; the class hook keeps them absent on every object.
+    cases = [
+        f"class Evil:\n    def __getattr__(self, name):\n        return {_INTERFACE}\ne = Evil()\n",
+        f"class Evil:\n    def __getattribute__(s, n):\n        return {_INTERFACE}\ne = Evil()\n",
+        f"class Evil:\n    pass\ne = Evil()\nvars(e)['__array_interface__'] = {_INTERFACE}\n",
+    ]
+    for case in cases:
+        outcome = run(f"import numpy as np\n{case}a = np.asarray(e)\nprint(a.dtype, a.shape)\n")
+        if outcome.error is None:
+            assert outcome.text == "object ()\n", case  # an object array, not raw bytes
+        else:
+            assert isinstance(outcome.error, TypeError), (case, outcome.error)
