@@ -36,6 +36,7 @@ __all__ = ["upstream"]
 
 RUN_TIMEOUT_S = 6  # short, so the time-limit tests are quick; scripts here take < 1 s
 RUN_CPU_S = 2
+RUN_MEMORY_MB = 384  # below the default, so the memory-limit test fills it well inside RUN_CPU_S
 PROTOCOL = fp.client.PROTOCOL_VERSION
 Event = tuple[str, dict[str, Any]]
 
@@ -197,6 +198,7 @@ def _serve(
         **{
             "SCRIPTBOTS_RUN_TIMEOUT_S": str(RUN_TIMEOUT_S),
             "SCRIPTBOTS_RUN_CPU_S": str(RUN_CPU_S),
+            "SCRIPTBOTS_RUN_MEMORY_MB": str(RUN_MEMORY_MB),
             **settings,
         },
     )

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import CreatorInfo
 from tests.contract.conftest import (
     RUN_CPU_S,
+    RUN_MEMORY_MB,
     RUN_TIMEOUT_S,
     Service,
     bot_events,
@@ -221,7 +222,7 @@ async def test_an_exception_shows_the_scripts_own_traceback(
         ),
         pytest.param(
             "blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))\n",
-            "memory limit of 256 MB",
+            f"memory limit of {RUN_MEMORY_MB} MB",
             {"killed", "error"},
             id="memory",
         ),

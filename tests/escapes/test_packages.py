@@ -6,11 +6,20 @@ attacks: tests/escapes_os/test_packages.py."""
 # ruff: noqa: E501  (one hostile case per line, as the corpus reads best)
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sandbox.policy import SourceRejected
 from sandbox.policy.guards import DENIED_EVERYWHERE
 from tests.sandbox.policy.harness import Stop, ok, stopped_by
+
+
+@pytest.fixture(autouse=True)
+def _in_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These scripts run in this process: what they write lands in a scratch directory."""
+    monkeypatch.chdir(tmp_path)
+
 
 _DATA_ONLY = (
     "scripts load pickles of plain data only (loading would call or build anything it names)"
