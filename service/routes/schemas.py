@@ -226,3 +226,31 @@ class ReportOut(BaseModel):
 class RunOut(RunSummary):
     transcript: list[TranscriptEvent] = Field(description="The events the client received.")
     reports: list[ReportOut]
+
+
+TokenLabel = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"),
+]
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: TokenLabel | None = Field(None, description="A note saying what the token is for.")
+
+
+class TokenOut(BaseModel):
+    """An API token as listed: never its secret (only its hash is stored)."""
+
+    id: int
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="Last authenticated request, to within a minute; null if never used."
+    )
+
+
+class TokenCreated(BaseModel):
+    id: int
+    token: str = Field(description="The token itself: shown this once, never again.")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from service.errors import NameTaken, NotFound
 from service.names import check_name, name_key
 from service.security import hash_api_token, new_api_token
+from service.store.listing import Listing, list_page
 from service.store.tables import ApiToken, Creator, utcnow
 
 # last_used_at is refreshed at most this often, so reads do not each cost a write.
@@ -65,6 +66,18 @@ def list_api_tokens(session: Session, creator_id: int) -> list[ApiToken]:
             .where(ApiToken.creator_id == creator_id, ApiToken.revoked_at.is_(None))
             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
         )
+    )
+
+
+def page_api_tokens(session: Session, creator_id: int, limit: int, offset: int) -> Listing:
+    """One page of the creator's unrevoked tokens, newest first (for the REST list)."""
+    return list_page(
+        session,
+        ApiToken,
+        (ApiToken.creator_id == creator_id) & ApiToken.revoked_at.is_(None),
+        (ApiToken.created_at.desc(), ApiToken.id.desc()),
+        limit,
+        offset,
     )
 
 
