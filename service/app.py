@@ -6,7 +6,8 @@ the run orchestrator with its sandbox pool (one per process) and puts them in ``
     app.state.settings      Settings
     app.state.db            store.db.Database (engine, sessions, transaction())
     app.state.cipher        security.AccessKeyCipher for stored Poe access keys
-    app.state.orchestrator  runs.orchestrator.Orchestrator: runs, reports, metrics
+    app.state.orchestrator  runs.orchestrator.Orchestrator: runs, reports
+    app.state.metrics       metrics.Metrics: what /metrics shows (made in create_app)
     app.state.readiness     {name: check} consulted by /readyz
     app.state.passwords     passwords.PasswordHashing: argon2 in threads, a few at a time
 """
@@ -22,6 +23,8 @@ from fastapi import FastAPI
 
 import service
 from sandbox import TemplatePools
+from service.metrics import Metrics
+from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
 from service.routes import bots, files, ops, runs, scripts, tokens
 from service.routes.body_limit import BodyLimitMiddleware
@@ -47,21 +50,24 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     if settings.secret_key is None:
         raise ValueError("settings.secret_key is unset; build them with load_settings()")
     secret_key = settings.secret_key.get_secret_value()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             db = Database(settings.database_url)
             stack.callback(db.dispose)
+            metrics.watch_database(db.engine)
             app.state.settings = settings
             app.state.db = db
             app.state.cipher = AccessKeyCipher(secret_key)
             app.state.passwords = PasswordHashing()
             app.state.readiness = {"database": db.ping}
             orchestrator = Orchestrator(
-                settings, db, app.state.cipher, TemplatePools(slots=POOL_SLOTS)
+                settings, db, app.state.cipher, TemplatePools(slots=POOL_SLOTS), metrics=metrics
             )
             app.state.orchestrator = orchestrator
+            metrics.watch_pool(orchestrator.pool_figures)
             stack.push_async_callback(orchestrator.close)
             await _expire_stale_runs(db, settings)
             if warm_sandbox:
@@ -75,12 +81,15 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
         summary="Host Poe script bots: upload a Python script, get a Poe server bot.",
         lifespan=lifespan,
     )
+    app.add_middleware(RouteNoted)  # innermost: sees the route the router chose
     app.add_middleware(
         BodyLimitMiddleware,
         default_bytes=MAX_BODY_BYTES,
         by_prefix={"/api/v1/scripts": scripts.MAX_BODY_BYTES},
     )
     app.add_middleware(HeadAsGetMiddleware)  # outermost: HEAD is GET for everything inside
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # counts every answer
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(scripts.router)

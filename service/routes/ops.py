@@ -1,6 +1,6 @@
 """Operations: /healthz (the process answers), /readyz (it can serve right now: database
 reachable, sandbox pool warm, with the protections this machine gives runs) and /metrics
-(Prometheus text: runs by status, run latency histogram, active runs, pool size)."""
+(Prometheus text, ``service/metrics.py``: requests, runs, bot calls, pool, database)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from service.metrics import CONTENT_TYPE, Metrics
 from service.runs.orchestrator import Orchestrator
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> PlainTextResponse:
+async def metrics(request: Request) -> Response:
     """This process's figures, in Prometheus' text exposition format."""
-    orchestrator: Orchestrator = request.app.state.orchestrator
-    text = orchestrator.metrics.render(orchestrator.pool_figures())
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+    figures: Metrics = request.app.state.metrics
+    return Response(figures.render(), media_type=CONTENT_TYPE)
 
 
 async def _passes(name: str, check: ReadinessCheck) -> bool:

@@ -216,6 +216,10 @@ class LocalBots(Protocol):
     async def find(self, bot_name: str) -> LocalBot | None: ...
 
 
+# (kind, outcome): "hosted" or "upstream"; "ok", "refused", "limit" or "cancelled".
+CallCounter = Callable[[str, str], None]
+
+
 class BotRouter:
     """The bot-call half of ``RunServices`` for one run at some nesting depth."""
 
@@ -226,11 +230,13 @@ class BotRouter:
         *,
         depth: int = 0,
         max_depth: int = MAX_LOCAL_DEPTH,
+        count: CallCounter | None = None,
     ) -> None:
         self.upstream = upstream
         self.local = local
         self.depth = depth
         self.max_depth = max_depth
+        self.count = count
 
     @property
     def budget(self) -> CallBudget:
@@ -238,24 +244,39 @@ class BotRouter:
 
     def nested(self) -> BotRouter:
         """The router of a hosted script called from this run."""
-        return BotRouter(self.upstream, self.local, depth=self.depth + 1, max_depth=self.max_depth)
+        return BotRouter(
+            self.upstream,
+            self.local,
+            depth=self.depth + 1,
+            max_depth=self.max_depth,
+            count=self.count,
+        )
 
     async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         name = check_bot_name(request.bot_name)
         bot = await self.local.find(name) if self.local is not None else None
-        if bot is None:
-            parts = self.upstream.call_bot(request)
-        else:
-            if self.depth + 1 > self.max_depth:
-                raise BotCallRefused(
-                    name,
-                    f"hosted scripts may call each other at most {self.max_depth} levels deep",
-                )
-            self.budget.spend(name)
-            parts = bot(request, self.nested())
-        async with aclosing(parts):
-            async for part in parts:
-                yield part
+        outcome = "cancelled"  # the script stopped reading, or its run ended meanwhile
+        try:
+            if bot is None:
+                parts = self.upstream.call_bot(request)
+            else:
+                if self.depth + 1 > self.max_depth:
+                    raise BotCallRefused(
+                        name,
+                        f"hosted scripts may call each other at most {self.max_depth} levels deep",
+                    )
+                self.budget.spend(name)
+                parts = bot(request, self.nested())
+            async with aclosing(parts):
+                async for part in parts:
+                    yield part
+            outcome = "ok"
+        except BotCallRefused as exc:
+            outcome = "limit" if isinstance(exc, BotCallLimit) else "refused"
+            raise
+        finally:
+            if self.count is not None:
+                self.count("upstream" if bot is None else "hosted", outcome)
 
 
 async def parts_from_run(

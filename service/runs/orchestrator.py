@@ -41,9 +41,11 @@ from sandbox import (
     RunStart,
     SandboxStatus,
     SandboxUnavailable,
+    Started,
     TemplatePools,
 )
 from service.logs import log_run
+from service.metrics import Metrics, PoolFigures
 from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, UpstreamBots, build_query
 from service.runs.conversation import conversation
@@ -59,7 +61,6 @@ from service.runs.hosted import (
     own_bot,
 )
 from service.runs.localbots import HostedBots
-from service.runs.metrics import PoolFigures, RunMetrics
 from service.runs.quotas import admit_run
 from service.runs.services import RunCalls, ScriptServices
 from service.security import AccessKeyCipher
@@ -169,13 +170,14 @@ class Orchestrator:
         pool: TemplatePools,
         *,
         pool_slots: int = POOL_SLOTS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.cipher = cipher
         self.pool = pool
         self.pool_slots = pool_slots
-        self.metrics = RunMetrics()
+        self.metrics = metrics or Metrics()
         self.limits = Limits(
             timeout_s=float(settings.run_timeout_s),
             cpu_s=settings.run_cpu_s,
@@ -350,6 +352,8 @@ class Orchestrator:
         self.metrics.run_started()
         try:
             await self._pool_ready()
+            handed_s = time.monotonic()
+            self.metrics.queue_waited(run.script.creator_name, handed_s - run.started_s)
             start = RunStart(
                 source=run.script.source,
                 bot_name=run.script.name,
@@ -359,6 +363,8 @@ class Orchestrator:
             )
             async with aclosing(self.pool.run(start, self._services(run))) as items:
                 async for item in items:
+                    if isinstance(item, Started):
+                        self.metrics.sandbox_started(time.monotonic() - handed_s)
                     yield item
         except SandboxUnavailable as exc:
             logger.warning("sandbox unavailable", extra={"run_id": str(run.id), "error": str(exc)})
@@ -406,9 +412,11 @@ class Orchestrator:
                     functools.partial(self._run_nested, run),
                 ),
                 depth=run.depth,
+                count=self.metrics.bot_call,
             ),
             UrlFetcher(allow_private=settings.fetch_allow_private),
             run.uploads,
+            count=self.metrics.egress,
         )
 
     # -- the record -----------------------------------------------------------------------
@@ -438,7 +446,7 @@ class Orchestrator:
             await self._in_thread(finish_run, run.row(status), record, list(events.transcript))
         except Exception:  # the response is over; the log keeps what the record lost
             logger.exception("could not record run", extra={"run_id": str(run.id)})
-        self.metrics.run_ended(status, duration_s)
+        self.metrics.run_ended(status, run.trigger, duration_s)
         started = events.started_after_s
         log_run(
             logger,

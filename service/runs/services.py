@@ -5,13 +5,16 @@ bot-call budget.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import fastapi_poe as fp
 
 from sandbox import AttachmentInfo, BotCallRequest
-from service.runs.attachments import CappedUploader, UrlFetcher
+from service.runs.attachments import AttachmentError, AttachmentLimit, CappedUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, CallBudget
+
+T = TypeVar("T")
 
 
 class RunCalls(CallBudget):
@@ -32,20 +35,47 @@ class RunCalls(CallBudget):
 
 
 class ScriptServices:
-    """What the sandbox host may ask of the service during one run (``RunServices``)."""
+    """What the sandbox host may ask of the service during one run (``RunServices``).
+    ``count(kind, outcome)`` hears of each attachment fetch and upload (``Metrics.egress``)."""
 
-    def __init__(self, router: BotRouter, fetcher: UrlFetcher, uploader: CappedUploader) -> None:
+    def __init__(
+        self,
+        router: BotRouter,
+        fetcher: UrlFetcher,
+        uploader: CappedUploader,
+        *,
+        count: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.router = router
         self.fetcher = fetcher
         self.uploader = uploader
+        self.count = count
 
     def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         return self.router.call_bot(request)
 
     async def fetch(self, url: str) -> bytes:
-        return await self.fetcher.fetch(url)
+        return await self._counted("fetch", self.fetcher.fetch(url))
 
     async def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
-        return await self.uploader.upload(name, contents, content_type, is_inline)
+        return await self._counted(
+            "upload", self.uploader.upload(name, contents, content_type, is_inline)
+        )
+
+    async def _counted(self, kind: str, request: Awaitable[T]) -> T:
+        outcome = "cancelled"
+        try:
+            result = await request
+            outcome = "ok"
+            return result
+        except AttachmentLimit:
+            outcome = "limit"
+            raise
+        except AttachmentError:
+            outcome = "failed"
+            raise
+        finally:
+            if self.count is not None:
+                self.count(kind, outcome)

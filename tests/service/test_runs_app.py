@@ -101,12 +101,12 @@ async def test_readyz_waits_for_a_warm_sandbox_and_metrics_count_runs(
             metrics = await client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = metrics.text.splitlines()
-    assert 'scriptbots_runs_total{status="error"} 1' in lines
-    assert 'scriptbots_run_duration_seconds_bucket{le="+Inf"} 1' in lines
-    assert "scriptbots_run_duration_seconds_count 1" in lines
-    assert "scriptbots_active_runs 0" in lines
-    assert "scriptbots_sandbox_pool_slots 128" in lines
+    assert 'scriptbots_runs_total{status="error",trigger="console"} 1.0' in lines
+    assert 'scriptbots_run_duration_seconds_bucket{le="+Inf"} 1.0' in lines
+    assert "scriptbots_run_duration_seconds_count 1.0" in lines
+    assert "scriptbots_active_runs 0.0" in lines
+    assert "scriptbots_sandbox_pool_slots 128.0" in lines
     for state in ("busy", "spare"):  # live counts: spares are made and reaped meanwhile
         (line,) = [x for x in lines if f'pool_processes{{state="{state}"}}' in x]
-        assert 0 <= int(line.rsplit(" ", 1)[1]) <= 128
-    assert "scriptbots_sandbox_warm 1" in lines
+        assert 0 <= float(line.rsplit(" ", 1)[1]) <= 128
+    assert "scriptbots_sandbox_warm 1.0" in lines
