@@ -44,6 +44,20 @@ def set_password(session: Session, creator: Creator, password_hash: str) -> None
     session.flush()
 
 
+def change_password(
+    session: Session, creator_id: int, version: int, password_hash: str
+) -> int | None:
+    """A new password set from the session of ``version``: every other session ends (the
+    version moves on) and the new version is returned for the changing one; None, and
+    nothing changed, when that session had already ended meanwhile."""
+    result = session.execute(
+        update(Creator)
+        .where(Creator.id == creator_id, Creator.session_version == version)
+        .values(password_hash=password_hash, session_version=Creator.session_version + 1)
+    )
+    return version + 1 if result.rowcount else None  # type: ignore[attr-defined]
+
+
 def create_api_token(session: Session, creator: Creator, label: str | None = None) -> str:
     """A new token for ``creator``; the return value is the only time it exists in clear."""
     return issue_api_token(session, creator.id, label)[1]

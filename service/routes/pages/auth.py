@@ -72,7 +72,7 @@ class _Account:
     session_version: int
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
     """The client's address; an IPv6 client's whole /64, which one machine usually owns."""
     host = request.client.host if request.client else "unknown"
     try:
@@ -132,7 +132,7 @@ async def login(
     next_path = safe_next(field_of(form, "next"))
     key = name_key(name[:200])
     account = account_key(key)
-    others: list[ThrottleKey] = [address_key(_address(request))]
+    others: list[ThrottleKey] = [address_key(client_address(request))]
     wait_s = await in_transaction(database, reserve_attempt, [account, *others])
     if wait_s is not None:
         raise LoginThrottled(THROTTLED.format(seconds=wait_s), wait_s)

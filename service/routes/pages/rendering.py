@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from service.passwords import MIN_PASSWORD_CHARS
 from service.web_session import COOKIE_NAME, CSRF_FIELD, SessionCodec, WebSession
 
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
@@ -66,6 +67,7 @@ class Pages:
         )
         self.environment.globals["static"] = static_url
         self.environment.globals["CSRF_FIELD"] = CSRF_FIELD
+        self.environment.globals["MIN_PASSWORD_CHARS"] = MIN_PASSWORD_CHARS
         self.environment.filters["source_lines"] = source_lines
 
     def render(self, template: str, /, **context: Any) -> str:
