@@ -18,11 +18,15 @@ One run, in order::
     child -> host   BotCallCancel(call_id)        the script stopped reading; host ends the call
     child -> host   FetchRequest(request_id)      host answers FetchResult(request_id)
     child -> host   UploadRequest(request_id)     host answers UploadResult(request_id)
+    child -> host   HttpRequest(request_id)       half shield: host answers HttpHead, then
+                                                  HttpChunk* (each after one HttpRead of
+                                                  the child, HTTP_WINDOW ahead), HttpEnd
+    child -> host   HttpCancel(request_id)        the script closed the response early
     child -> host   RunEnd                        last message; then the child exits
 
-Bot calls, fetches and uploads carry ids, so that the calls of ``poe.parallel`` threads are
-in flight at once over the one channel. The host never trusts counts the child reports: it
-enforces the bot-call budget and the output cap itself.
+Bot calls, fetches, uploads and HTTP requests carry ids, so that the calls of
+``poe.parallel`` threads are in flight at once over the one channel. The host never trusts
+counts the child reports: it enforces the bot-call and request budgets and the output cap.
 
 Chat events describe the script's *response*: the ordered list of messages echoed to the
 chat UI (messages of non-quiet chats, ``poe.default_chat`` first of all). ``msg_id`` numbers
@@ -49,6 +53,13 @@ RunStatus = Literal["ok", "error", "timeout", "killed"]
 #: source is saved: the code before ``if __name__ == "__main__":`` runs, with no query, no
 #: bot calls, fetches or output, and ``poe.update_settings`` sends SettingsUpdated.
 RunMode = Literal["query", "settings"]
+#: ``full``: no HTTP of the script's own (its requests fail at once, naming the header that
+#: would allow them); ``half``: ``# poe: privacy_shield=half``, HTTP through the host.
+PrivacyShield = Literal["full", "half"]
+#: Why an HTTP request failed, so that the child raises its library's matching exception.
+HttpFailure = Literal["refused", "connect", "timeout", "too_large", "limit", "failed"]
+HTTP_CHUNK_BYTES = 64 * 1024  # the most one HttpChunk carries
+HTTP_WINDOW = 8  # HttpChunks the host sends ahead of the script's reading
 LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
 
 
@@ -110,6 +121,7 @@ class RunStart:
     limits: Limits = field(default_factory=Limits)
     users: list[dict[str, Any]] = field(default_factory=list)
     mode: RunMode = "query"
+    privacy_shield: PrivacyShield = "full"
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,33 @@ class UploadResult:
     request_id: int
     attachment: AttachmentInfo | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpHead:
+    """The status line and headers of an HTTP response. The body follows decoded (no
+    Content-Encoding), so its framing headers are left out."""
+
+    request_id: int
+    status: int
+    reason: str
+    headers: list[list[str]]
+    http_version: str = "HTTP/1.1"
+
+
+@dataclass(frozen=True)
+class HttpChunk:
+    request_id: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class HttpEnd:
+    """The response is over (``error`` None), or the request failed with that sentence."""
+
+    request_id: int
+    error: str | None = None
+    failure: HttpFailure | None = None
 
 
 # -- child -> host ----------------------------------------------------------------------
@@ -235,6 +274,32 @@ class UploadRequest:
 
 
 @dataclass(frozen=True)
+class HttpRequest:
+    """One request of a half-shield script's HTTP client (requests, httpx, urllib, aiohttp):
+    the host checks and performs it (SPEC §8's fetch rules, the run's request budget) and
+    never follows redirects itself, so that each hop is a request of its own."""
+
+    request_id: int
+    method: str
+    url: str
+    headers: list[list[str]]
+    body: bytes = b""
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class HttpRead:
+    """The script consumed one HttpChunk: the host may send one more."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class HttpCancel:
+    request_id: int
+
+
+@dataclass(frozen=True)
 class RunEnd:
     """How the run ended. ``error`` is the text the user sees (a ``poe.BotError`` message, or
     the exception type, message and the script's traceback); ``limit`` names a limit reached.
@@ -253,7 +318,16 @@ class RunEnd:
 ChatEvent = (
     MessageAdded | TextAppended | TextReplaced | AttachmentAdded | MessageFinished | MessageFailed
 )
-HostMessage = RunStart | BotCallPart | BotCallEnd | FetchResult | UploadResult
+HostMessage = (
+    RunStart
+    | BotCallPart
+    | BotCallEnd
+    | FetchResult
+    | UploadResult
+    | HttpHead
+    | HttpChunk
+    | HttpEnd
+)
 ChildMessage = (
     Started
     | ChatEvent
@@ -262,6 +336,9 @@ ChildMessage = (
     | BotCallCancel
     | FetchRequest
     | UploadRequest
+    | HttpRequest
+    | HttpRead
+    | HttpCancel
     | RunEnd
 )
 Message = HostMessage | ChildMessage

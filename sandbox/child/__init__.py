@@ -15,6 +15,8 @@ import threading
 from typing import Any, NoReturn
 
 from sandbox.channel import ChannelClosed, SyncChannel
+from sandbox.child import clients
+from sandbox.child.egress import ChannelConnector, HttpConnector, RefusingConnector
 from sandbox.child.network import refuse_network
 from sandbox.child.port import EXIT_HOST_GONE, ChannelPort
 from sandbox.child.script import SPARE_REHEARSAL_SOURCE, ending, rehearse, run_script
@@ -58,6 +60,10 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
     if not isinstance(start, RunStart):
         return EXIT_NOT_A_RUN
     port = ChannelPort(channel)
+    connector: HttpConnector = (
+        ChannelConnector(port.open_http) if start.privacy_shield == "half" else RefusingConnector()
+    )
+    clients.install(connector)
     port.send(Started())
     try:
         port.start()

@@ -19,6 +19,7 @@ from typing import Any
 import fastapi_poe as fp
 
 from sandbox.channel import ChannelClosed, SyncChannel
+from sandbox.child.egress import ChannelStream
 from sandbox.poe.errors import BotCallError, BotError, LimitReached
 from sandbox.protocol import (
     AttachmentInfo,
@@ -30,6 +31,10 @@ from sandbox.protocol import (
     ChatEvent,
     FetchRequest,
     FetchResult,
+    HttpChunk,
+    HttpEnd,
+    HttpHead,
+    HttpRequest,
     ProtocolError,
     SettingsUpdated,
     UploadRequest,
@@ -99,6 +104,7 @@ class ChannelPort:
         self._lock = threading.Lock()
         self._calls: dict[int, _CallStream] = {}
         self._waiters: dict[int, _Waiter] = {}
+        self._http: dict[int, ChannelStream] = {}
 
     def start(self) -> None:
         threading.Thread(target=self._read_loop, name="channel-reader", daemon=True).start()
@@ -143,7 +149,22 @@ class ChannelPort:
     def update_settings(self, settings: dict[str, Any]) -> None:
         self.send(SettingsUpdated(settings))
 
+    def open_http(self, make: Any) -> ChannelStream:
+        """Send the HttpRequest ``make(request_id)``; its answer streams into the result."""
+        request_id = next(self._ids)
+        stream = ChannelStream(self.send, request_id)
+        stream.on_done = lambda: self._forget_http(request_id)
+        with self._lock:
+            self._http[request_id] = stream
+        request: HttpRequest = make(request_id)
+        self.send(request)
+        return stream
+
     # -- internals ----------------------------------------------------------------------
+
+    def _forget_http(self, request_id: int) -> None:
+        with self._lock:
+            self._http.pop(request_id, None)
 
     def forget_call(self, call_id: int) -> None:
         with self._lock:
@@ -169,6 +190,11 @@ class ChannelPort:
                     stream = self._calls.get(message.call_id)
                 if stream is not None:  # else: a call the script already closed
                     stream.deliver(message)
+            elif isinstance(message, HttpHead | HttpChunk | HttpEnd):
+                with self._lock:
+                    http = self._http.get(message.request_id)
+                if http is not None:  # else: a response the script already closed
+                    http.deliver(message)
             elif isinstance(message, FetchResult | UploadResult):
                 with self._lock:
                     waiter = self._waiters.pop(message.request_id, None)

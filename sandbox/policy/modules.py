@@ -87,6 +87,10 @@ ALLOWED_MODULES: dict[str, str] = {
     **dict.fromkeys(
         _names("urllib urllib.parse ipaddress http http.cookies"), "URLs, addresses, statuses"
     ),
+    **dict.fromkeys(
+        _names("urllib.request urllib.error"),
+        "HTTP through the host for half-shield scripts (full shield: refused at once)",
+    ),
     **dict.fromkeys(_names("math cmath random decimal fractions statistics numbers"), "numbers"),
     **dict.fromkeys(
         _names("datetime time calendar zoneinfo"),
@@ -128,7 +132,10 @@ ALLOWED_MODULES: dict[str, str] = {
 }
 
 _PROCESSES = "starts processes: the sandbox has none but the run's own (seccomp refuses fork, exec)"
-_NETWORK = "the network: full-shield scripts have none; bots are called with poe.call (SPEC §8)"
+_NETWORK = (
+    "sockets: scripts have none; HTTP goes through requests, httpx, urllib.request or aiohttp "
+    "with `# poe: privacy_shield=half`, bots are called with poe.call (SPEC §8)"
+)
 _CODE = "turns text or bytes into code that skips the restricted compiler"
 _INTERPRETER = "reaches the interpreter's internals (frames, modules, import machinery)"
 
@@ -141,8 +148,8 @@ DENIED_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(
         _names(
-            "socket ssl select selectors socketserver http.client http.server urllib.request "
-            "urllib.error urllib.robotparser ftplib smtplib imaplib poplib nntplib telnetlib "
+            "socket ssl select selectors socketserver http.client http.server "
+            "urllib.robotparser ftplib smtplib imaplib poplib nntplib telnetlib "
             "xmlrpc webbrowser asyncio.subprocess"
         ),
         _NETWORK,
@@ -180,8 +187,8 @@ DENIED_MODULES: dict[str, str] = {
 #: A package and its public submodules import (``import matplotlib.pyplot as plt``), but
 #: for DENIED_MODULES. Their own code runs as normal Python, not rewritten: what the
 #: sandbox does not contain by itself (code from text, pickles, raw memory) is refused by
-#: name below. Their network works only for half-shield scripts (a later issue): for the
-#: others the kernel refuses every socket.
+#: name below. Their HTTP goes through the host for half-shield scripts (sandbox/child/
+#: clients.py); the kernel refuses every socket of every script.
 PACKAGES: dict[str, tuple[str, str]] = {
     "numpy": ("numpy", "arrays and numerical computing"),
     "pandas": ("pandas", "data frames: CSV, Excel, JSON, SQL (sqlite3)"),

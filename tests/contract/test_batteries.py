@@ -143,7 +143,7 @@ for get in (requests.get, httpx.get):
     try:
         get("https://example.com/", timeout=5)
     except Exception as exc:
-        print(type(exc).__name__, "network is not available to this script" in str(exc))
+        print(type(exc).__name__, "`# poe: privacy_shield=half`" in str(exc))
 """
 
 HELLO = 'print("hello")\n'

@@ -10,7 +10,7 @@ from tests.sandbox.policy.harness import Stop, stopped_by
 DANGEROUS = (
     "subprocess", "socket", "ctypes", "importlib", "builtins", "marshal", "http.client", "gc",
     "_io", "posix", "signal", "multiprocessing", "inspect", "code", "codeop", "runpy", "pdb",
-    "copyreg", "shelve", "zipimport", "urllib.request", "logging.config", "ssl", "select",
+    "copyreg", "shelve", "zipimport", "urllib.robotparser", "logging.config", "ssl", "select",
     "mmap", "fcntl", "numpy.ctypeslib", "numpy.lib.stride_tricks", "numpy.f2py",
     "numpy.testing", "pandas.io.pickle", "pandas.core.computation", "pandas.compat",
     "PIL.ImageShow", "scipy._lib", "yaml.constructor", "matplotlib.testing", "timeit",
