@@ -142,8 +142,8 @@ class Template:
         else:
             report["pid_namespace"] = (False, "needs root (the template cannot make one)")
             reason = "needs root to create and delegate cgroups"
-            report["cgroup_memory"] = (False, reason)
-            report["cgroup_pids"] = (False, reason)
+            for controller in cgroups.CONTROLLERS:
+                report[f"cgroup_{controller}"] = (False, reason)
         self.landlock_abi = landlock.abi_version()
         project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.libraries = filesystem.library_dirs(sys.path, project)

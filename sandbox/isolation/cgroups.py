@@ -1,4 +1,4 @@
-"""A memory and a pids cgroup per slot, under the template's own cgroup (v1 or v2).
+"""A memory, a pids and a cpu cgroup per slot, under the template's own cgroup (v1 or v2).
 
 The template (root) makes ``scriptbots-<pid>/slot-<n>`` beside nothing else: inside the
 cgroup it was started in, so a service confined by its supervisor stays confined. Each
@@ -6,6 +6,10 @@ controller is taken from the hierarchy that has it: on a hybrid machine memory a
 v1 hierarchies, on a modern one both sit in the v2 tree. The template sets a slot's limits
 before forking its child; the child joins by writing ``0`` (itself) to ``cgroup.procs``
 while still root. A slot's cgroups are reused: a slot has one live child at a time.
+
+CPU (issue 11): every slot gets the same weight, so under contention the scheduler shares
+the CPU per run, not per thread: a run spinning 32 threads that release the GIL gets one
+run's share, as much as a single-threaded run beside it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import os
 from dataclasses import dataclass
 
 _PREFIX = "scriptbots-"
+CONTROLLERS = ("memory", "pids", "cpu")
+CPU_WEIGHT = 100  # cgroup v2 cpu.weight (its default); v1 cpu.shares 1024 is the same share
 
 
 class CgroupsUnavailable(OSError):
@@ -23,7 +29,7 @@ class CgroupsUnavailable(OSError):
 
 @dataclass(frozen=True)
 class _Hierarchy:
-    controller: str  # "memory" or "pids"
+    controller: str  # one of CONTROLLERS
     version: int  # 1 or 2
     base: str  # our directory: <mount>/<own cgroup>/scriptbots-<pid>
 
@@ -49,7 +55,7 @@ class Cgroups:
         own = _own_cgroups()
         hierarchies: dict[str, _Hierarchy] = {}
         missing: dict[str, str] = {}
-        for controller in ("memory", "pids"):
+        for controller in CONTROLLERS:
             try:
                 hierarchies[controller] = _make_base(controller, mounts, own)
             except OSError as exc:
@@ -84,6 +90,14 @@ class Cgroups:
         if pids is not None and self._limits.get(("pids", slot)) != (tasks,):
             _write(os.path.join(pids.base, f"slot-{slot}"), "pids.max", str(tasks))
             self._limits[("pids", slot)] = (tasks,)
+        cpu = self._hierarchies.get("cpu")
+        if cpu is not None and ("cpu", slot) not in self._limits:
+            path = os.path.join(cpu.base, f"slot-{slot}")
+            if cpu.version == 1:
+                _write(path, "cpu.shares", str(CPU_WEIGHT * 1024 // 100))
+            else:
+                _write(path, "cpu.weight", str(CPU_WEIGHT))
+            self._limits[("cpu", slot)] = (CPU_WEIGHT,)
 
     def oom_kills(self, slot: int) -> int:
         """How many times the kernel killed a process of this slot for memory (ever)."""

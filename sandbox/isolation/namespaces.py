@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from sandbox.isolation import filesystem
@@ -77,24 +76,6 @@ def enter_run_namespaces(
     name = b"sandbox"
     check(libc.sethostname(name, len(name)), "sethostname")
     filesystem.build_root(disk_mb=disk_mb, uid=uid, gid=gid, libraries=libraries)
-
-
-def drop_capabilities() -> None:
-    """Clear every capability (those a new user namespace hands its creator)."""
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [
-            ("effective", ctypes.c_uint32),
-            ("permitted", ctypes.c_uint32),
-            ("inheritable", ctypes.c_uint32),
-        ]
-
-    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
-    data = (Data * 2)()
-    check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 def _write(path: str, text: str) -> None:

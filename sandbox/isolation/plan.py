@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox.isolation import (
+    capabilities,
     cgroups,
     filesystem,
     ids,
@@ -101,9 +102,11 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
         return {
             "cgroup_memory": f"{setup.limits.memory_mb} MB (+ copy-on-write headroom) per run",
             "cgroup_pids": f"{setup.limits.max_threads + 2} tasks per run",
+            "cgroup_cpu": f"weight {cgroups.CPU_WEIGHT} per run: runs share the CPU equally, "
+            "however many threads each spins",
         }
 
-    step(("cgroup_memory", "cgroup_pids"), join_cgroups)
+    step(("cgroup_memory", "cgroup_pids", "cgroup_cpu"), join_cgroups)
 
     def enter_namespaces() -> dict[str, str]:
         namespaces.enter_run_namespaces(
@@ -115,10 +118,12 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
         )
         state["own_root"] = True
         inside = ""
+        details = {}
         if setup.as_user:
-            namespaces.drop_capabilities()
+            # The new user namespace gave every capability: none survives this step.
+            details["capabilities"] = capabilities.clear(keep_effective=False)
             inside = ", inside a user namespace (not root)"
-        return {
+        return details | {
             "mount_namespace": f"per run: a read-only root holding only the Python library "
             f"(read-only) and a fresh {setup.limits.disk_mb} MB scratch directory" + inside,
             "ipc_uts_namespaces": "per run" + inside,
@@ -126,7 +131,12 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
         }
 
     names = ("mount_namespace", "ipc_uts_namespaces")
-    step((*names, "network_namespace") if setup.as_user else names, enter_namespaces)
+    as_user = ("network_namespace", "capabilities")
+    step((*names, *as_user) if setup.as_user else names, enter_namespaces)
+
+    if not setup.as_user:
+        # Root: CAP_SETPCAP now, to empty the bounding set; the uid drop takes the rest.
+        step("capabilities", lambda: capabilities.clear(keep_effective=True))
 
     def limit_resources() -> str:
         rlimits.apply(setup.limits, state["footprint"])
@@ -183,6 +193,11 @@ def verify(report: dict[str, tuple[bool, str]], uid: int) -> None:
         "mount_namespace", _writable(filesystem.SCRATCH), "the scratch directory is not writable"
     )
     expect("seccomp", _denied(socket.socket), "a socket could be created")
+    expect(
+        "capabilities",
+        not capabilities.bounding_set() and capabilities.held() == (0, 0, 0),
+        "a capability is still held or in the bounding set",
+    )
 
 
 def _denied(action: Callable[[], object]) -> bool:

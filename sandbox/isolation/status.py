@@ -14,11 +14,13 @@ PROTECTIONS: dict[str, str] = {
     "clean_process": "empty environment, only the channel open, own session",
     "cgroup_memory": "memory of the run capped by a cgroup",
     "cgroup_pids": "tasks of the run capped by a cgroup",
+    "cgroup_cpu": "an equal CPU weight per run in a cgroup: no run starves the others",
     "pid_namespace": "the child is pid 1 of its own pid namespace: no other pid exists",
     "network_namespace": "no network interface",
     "mount_namespace": "own mount namespace: a read-only root with only the Python library "
     "(read-only) and the run's fresh scratch directory",
     "ipc_uts_namespaces": "own System V IPC and host name",
+    "capabilities": "no capability, none in the bounding, ambient or inheritable sets",
     "rlimits": "CPU time, address space, file size, no core dump, few descriptors",
     "unprivileged_uid": "an unprivileged uid and gid of its own, no groups",
     "no_new_privs": "no privilege gained later; not dumpable, not traceable",
