@@ -33,6 +33,7 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_start
 	$(BIN)/python -m benchmarks.compile_source
+	$(BIN)/python -m benchmarks.http_query
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
