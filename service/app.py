@@ -18,7 +18,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import anyio.to_thread
 from fastapi import FastAPI
 
 import service
@@ -32,12 +31,9 @@ from service.routes.errors import install_error_handlers
 from service.routes.head import HeadAsGetMiddleware
 from service.routes.pages import install_pages
 from service.runs.orchestrator import POOL_SLOTS, Orchestrator
-from service.runs.quotas import stale_after
 from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.store.db import Database
-from service.store.runs import expire_stale_runs
-from service.store.tables import utcnow
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any request; routers set tighter limits of their own
 
@@ -68,8 +64,9 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             )
             app.state.orchestrator = orchestrator
             metrics.watch_pool(orchestrator.pool_figures)
+            stack.push_async_callback(orchestrator.leases.close)  # after the records
             stack.push_async_callback(orchestrator.close)
-            await _expire_stale_runs(db, settings)
+            orchestrator.leases.start()  # its first round ends what dead processes left
             if warm_sandbox:
                 orchestrator.start_pool()
                 app.state.readiness["sandbox"] = orchestrator.sandbox_ready
@@ -99,22 +96,3 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API
     return app
-
-
-async def _expire_stale_runs(db: Database, settings: Settings) -> None:
-    """Runs left `running` by a process that died are marked killed (SPEC §9: replicas
-    come and go); only rows past any live run's time limit, so other replicas' runs stay."""
-
-    def expire() -> int:
-        with db.transaction() as session:
-            return expire_stale_runs(session, utcnow() - stale_after(settings.run_timeout_s))
-
-    try:
-        expired = await anyio.to_thread.run_sync(expire)
-    except Exception as exc:  # the database may come up later; /readyz says so meanwhile
-        logger.warning("could not expire stale runs", extra={"error": repr(exc)})
-        return
-    if expired:
-        logger.warning(
-            "runs left running by a stopped server marked killed", extra={"count": expired}
-        )

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     creator_max_concurrent_runs: Positive = Field(
         8, description="Runs of one creator's scripts at once."
     )
+    run_lease_s: int = Field(
+        45,
+        ge=3,
+        le=3600,
+        description="How long a run stays counted after its server stops renewing it, "
+        "seconds: a server that died leaves its runs ended by another within this and a third.",
+    )
     allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
     fetch_allow_private: bool = Field(
         False,

@@ -60,8 +60,10 @@ from service.runs.hosted import (
     find_bot,
     own_bot,
 )
+from service.runs.leases import RunLeases
 from service.runs.localbots import HostedBots
-from service.runs.quotas import admit_run
+from service.runs.quotas import admit_run, stale_after
+from service.runs.retries import retrying
 from service.runs.services import RunCalls, ScriptServices
 from service.security import AccessKeyCipher
 from service.settings import Settings
@@ -194,6 +196,12 @@ class Orchestrator:
         # keeps the first event of hundreds of queries at once well within Poe's 5 s.
         sqlite = db.engine.dialect.name == "sqlite"
         self._db_limiter = anyio.CapacityLimiter(1) if sqlite else None
+        self.leases = RunLeases(
+            db,
+            lease_s=settings.run_lease_s,
+            stale_after=stale_after(settings.run_timeout_s),
+            limiter=self._db_limiter,
+        )
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -349,6 +357,7 @@ class Orchestrator:
         if not await asyncio.shield(run.admission):
             yield RunEnd("error", quota_message(self.settings.creator_max_concurrent_runs))
             return
+        self.leases.hold(run.id)
         self.metrics.run_started()
         try:
             await self._pool_ready()
@@ -382,6 +391,7 @@ class Orchestrator:
                 creator_id=run.script.creator_id,
                 max_concurrent=self.settings.creator_max_concurrent_runs,
                 run_timeout_s=self.settings.run_timeout_s,
+                lease_until=self.leases.expiry(),
             )
         run.rejected = not admitted
         return admitted
@@ -442,10 +452,19 @@ class Orchestrator:
             bot_calls=run.budget.used,
             chars_out=events.chars_out,
         )
+        transcript = list(events.transcript)
         try:
-            await self._in_thread(finish_run, run.row(status), record, list(events.transcript))
+            recorded = await retrying(
+                lambda: self._in_thread(finish_run, run.row(status), record, transcript),
+                what="record run",
+                run_id=str(run.id),
+            )
+            if not recorded:  # a full disk may still take the row without its transcript
+                await self._in_thread(finish_run, run.row(status), record, [])
         except Exception:  # the response is over; the log keeps what the record lost
             logger.exception("could not record run", extra={"run_id": str(run.id)})
+        finally:
+            self.leases.release(run.id)  # unrecorded, its lease expires: any replica ends it
         self.metrics.run_ended(status, run.trigger, duration_s)
         started = events.started_after_s
         log_run(

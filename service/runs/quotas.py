@@ -4,9 +4,10 @@ A run is admitted by inserting its ``running`` row in the same transaction that 
 creator's running rows, so two replicas cannot both take the last place: on PostgreSQL the
 creator's row is locked ``FOR UPDATE`` first (runs of one creator admit one at a time,
 other creators are not held up); SQLite's ``BEGIN IMMEDIATE`` (``store/db.py``) already
-serialises every writing transaction. Rows older than the run time limit plus a margin are
-not counted, so the runs of a replica that died without recording their end cannot hold
-their creator's places for ever. No count lives in a process's memory.
+serialises every writing transaction. A row whose lease ran out (``leases.py``: its process
+died without recording its end) is not counted, nor a row without a lease older than the run
+time limit plus a margin, so the dead cannot hold their creator's places. No count lives in
+a process's memory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.store.tables import Creator, Run, Script
+from service.runs.leases import lease_alive
+from service.store.tables import Creator, Run, Script, utcnow
 
 # A run's row may stay `running` a little past its time limit while its end is recorded.
 STALE_MARGIN = timedelta(seconds=60)
@@ -27,8 +29,9 @@ def stale_after(run_timeout_s: float) -> timedelta:
     return timedelta(seconds=run_timeout_s) + STALE_MARGIN
 
 
-def running_runs(session: Session, creator_id: int, since: datetime) -> int:
-    """Running runs of ``creator_id``'s scripts started after ``since``."""
+def running_runs(session: Session, creator_id: int, now: datetime, since: datetime) -> int:
+    """Running runs of ``creator_id``'s scripts whose process is alive at ``now``: leased
+    past it, or without a lease and started after ``since``."""
     return (
         session.scalar(
             select(func.count())
@@ -36,7 +39,7 @@ def running_runs(session: Session, creator_id: int, since: datetime) -> int:
             .join(Script, Script.id == Run.script_id)
             .where(
                 Run.status == "running",
-                Run.started_at > since,
+                lease_alive(now, since),
                 Script.creator_id == creator_id,
             )
         )
@@ -51,15 +54,19 @@ def admit_run(
     creator_id: int,
     max_concurrent: int,
     run_timeout_s: float,
+    lease_until: datetime | None = None,
 ) -> bool:
-    """Insert ``run`` as ``running`` when its creator has a free place, else as
-    ``rejected``; True when admitted. Call inside one transaction (``Database.transaction``)."""
+    """Insert ``run`` as ``running``, leased until ``lease_until``, when its creator has a
+    free place, else as ``rejected``; True when admitted. Call inside one transaction
+    (``Database.transaction``)."""
     # Serialise admissions of this creator on PostgreSQL; SQLite renders no FOR UPDATE
     # and holds its database-wide write lock from BEGIN IMMEDIATE instead.
     session.execute(select(Creator.id).where(Creator.id == creator_id).with_for_update())
-    since = run.started_at - stale_after(run_timeout_s)
-    admitted = running_runs(session, creator_id, since) < max_concurrent
+    now = utcnow()
+    since = now - stale_after(run_timeout_s)
+    admitted = running_runs(session, creator_id, now, since) < max_concurrent
     run.status = "running" if admitted else "rejected"
+    run.lease_until = lease_until if admitted else None
     session.add(run)
     session.flush()
     return admitted

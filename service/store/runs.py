@@ -93,18 +93,6 @@ def finish_run(
         )
 
 
-def expire_stale_runs(session: Session, older_than: datetime) -> int:
-    """Mark ``running`` rows started before ``older_than`` as killed: their process is gone
-    (a replica that crashed or was stopped hard). Returns how many."""
-    stale = session.scalars(
-        select(Run).where(Run.status == "running", Run.started_at < older_than)
-    ).all()
-    for run in stale:
-        run.status = "killed"
-        run.error = "The server running this script stopped before the run ended."
-    return len(stale)
-
-
 def list_runs(session: Session, script: Script, limit: int, offset: int) -> Listing:
     order = (Run.started_at.desc(), Run.id)
     return list_page(session, Run, Run.script_id == script.id, order, limit, offset)

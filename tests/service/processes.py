@@ -78,6 +78,11 @@ class Server:
                 raise AssertionError(f"serve did not answer in time:\n{self.log_path.read_text()}")
             time.sleep(0.1)
 
+    def kill(self) -> None:
+        """SIGKILL the server and everything it started, as a crash would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return

@@ -1,7 +1,8 @@
 """CREATOR_MAX_CONCURRENT_RUNS in the database, on SQLite and PostgreSQL: admission counts the
 creator's running rows in the transaction that inserts the new one, so that concurrent
 admissions (threads with their own connections, as replicas would be) never overshoot, and
-rows a dead process left behind stop counting after the time limit."""
+rows a dead process left behind stop counting once their lease ran out (or, without a lease,
+after the time limit)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from service.runs.leases import STOPPED, expire_dead_runs
 from service.runs.quotas import admit_run, stale_after
 from service.sources import check_script_source
 from service.store import scripts as store
 from service.store.db import Database
-from service.store.runs import expire_stale_runs, new_run
+from service.store.runs import new_run
 from service.store.tables import Run, utcnow
 from tests.conftest import CreatorInfo, unique_name
 
@@ -45,7 +47,12 @@ def admit(
     )
     with db.transaction() as session:
         return admit_run(
-            session, run, creator_id=creator.id, max_concurrent=max_runs, run_timeout_s=TIMEOUT_S
+            session,
+            run,
+            creator_id=creator.id,
+            max_concurrent=max_runs,
+            run_timeout_s=TIMEOUT_S,
+            lease_until=times.get("lease_until"),  # type: ignore[arg-type]
         )
 
 
@@ -76,8 +83,24 @@ def test_stale_running_rows_do_not_count_and_are_expired(
     assert admit(db, creator, script, 1) is True  # the old row is ignored
     assert admit(db, creator, script, 1) is False
     with db.transaction() as session:
-        assert expire_stale_runs(session, utcnow() - stale_after(TIMEOUT_S)) >= 1
+        assert expire_dead_runs(session, utcnow(), utcnow() - stale_after(TIMEOUT_S)) >= 1
     assert statuses(db, script) == ["killed", "rejected", "running"]
+
+
+def test_runs_whose_lease_ran_out_do_not_count_and_are_ended(
+    db: Database, creator: CreatorInfo
+) -> None:
+    script = make_script(db, creator)
+    past, future = utcnow() - timedelta(seconds=1), utcnow() + timedelta(seconds=60)
+    assert admit(db, creator, script, 1, lease_until=past) is True  # its process died
+    assert admit(db, creator, script, 1, lease_until=future) is True  # the dead one is ignored
+    assert admit(db, creator, script, 1, lease_until=future) is False  # the live one counts
+    with db.transaction() as session:
+        assert expire_dead_runs(session, utcnow(), utcnow() - stale_after(TIMEOUT_S)) >= 1
+        rows = session.query(Run.status, Run.error).filter(Run.script_id == script).all()
+    assert sorted(rows, key=str) == sorted(
+        [("killed", STOPPED), ("running", None), ("rejected", None)], key=str
+    )
 
 
 def test_concurrent_admissions_never_overshoot(db: Database, creator: CreatorInfo) -> None:
