@@ -27,6 +27,7 @@ import httpx
 
 from sandbox.errors import BotCallRefused
 from sandbox.protocol import AttachmentInfo, LimitName
+from service.runs.outgoing import UPLOAD_TIMEOUT_S, tls_context
 
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 MAX_ATTACHMENTS = 20
@@ -143,7 +144,8 @@ async def fetch_attachment(
     The connection goes to the checked IP literal while the ``Host`` header, TLS SNI and
     certificate verification use the host name (httpx's ``sni_hostname`` extension). Each
     hop gets a fresh client so that no pooled connection verified for one name serves
-    another."""
+    another; they share the process's TLS context (``outgoing.tls_context``), whose making
+    is what costs."""
     resolve = resolver or resolve_host
     policy = None if allow_private else address_policy
     try:
@@ -156,7 +158,7 @@ async def fetch_attachment(
                 target = await _pin(current, policy, resolve)
                 async with (
                     httpx.AsyncClient(
-                        verify=ssl_context or True,
+                        verify=ssl_context or tls_context(),
                         trust_env=False,  # a proxy would resolve the name again
                         follow_redirects=False,
                         timeout=timeout_s,
@@ -314,12 +316,22 @@ class StoreUploader:
 
 
 class PoeUploader:
-    """Uploads to Poe with the query's access key (``fastapi_poe.upload_file``)."""
+    """Uploads to Poe with the query's access key (``fastapi_poe.upload_file``), through
+    the process's shared ``session`` (``outgoing.upload_client``) when given; the key
+    travels in each upload's own request."""
 
-    def __init__(self, access_key: str, *, base_url: str, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        access_key: str,
+        *,
+        base_url: str,
+        timeout_s: float = UPLOAD_TIMEOUT_S,
+        session: httpx.AsyncClient | None = None,
+    ) -> None:
         self._access_key = access_key
         self._base_url = base_url
         self._timeout_s = timeout_s
+        self._session = session
 
     async def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
@@ -330,7 +342,9 @@ class PoeUploader:
                 file_name=name,
                 api_key=self._access_key,
                 base_url=self._base_url,
-                session=httpx.AsyncClient(timeout=self._timeout_s),
+                # upload_file closes the client it is given (a SharedClient stays open).
+                session=self._session
+                or httpx.AsyncClient(timeout=self._timeout_s, verify=tls_context()),
                 on_error=_ignore_attempt,
             )
         except (fp.client.AttachmentUploadError, httpx.HTTPError, ValueError) as exc:

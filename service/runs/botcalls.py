@@ -11,6 +11,7 @@ call deltas come back as ``PartialResponse.tool_calls``; nothing here executes a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from sandbox.errors import BotCallLimit, BotCallRefused
 from sandbox.protocol import BotCallRequest, ChatEvent, RunEnd, Started
+from service.runs.outgoing import BOT_CALL_TIMEOUT_S, bot_call_client
 from service.runs.response import (
     Appended,
     AttachmentOut,
@@ -102,7 +104,10 @@ def _models(model: Any, items: list[dict[str, Any]] | None) -> list[Any] | None:
 
 
 class UpstreamBots:
-    """Calls to bots on Poe (or any Poe-protocol server at ``base_url``) for one query."""
+    """Calls to bots on Poe (or any Poe-protocol server at ``base_url``) for one query.
+
+    ``session``: the process's shared client (``outgoing.bot_call_client``), whose timeout
+    applies; without one, each call makes a client of its own with ``timeout_s``."""
 
     def __init__(
         self,
@@ -113,7 +118,8 @@ class UpstreamBots:
         conversation_id: str,
         message_id: str,
         budget: CallBudget,
-        timeout_s: float = 600.0,
+        timeout_s: float = BOT_CALL_TIMEOUT_S,
+        session: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.budget = budget
@@ -123,10 +129,14 @@ class UpstreamBots:
             "conversation_id": conversation_id,
             "message_id": message_id,
         }
+        self._session = session
         self._timeout_s = timeout_s
+        if session is not None and session.timeout.read is not None:
+            self._timeout_s = session.timeout.read  # what the failure message names
 
     async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
-        """The called bot's parts as they stream; spends one unit of the budget first."""
+        """The called bot's parts as they stream; spends one unit of the budget first.
+        The bot's ``meta`` event is not a part of its answer: it is left out."""
         name = check_bot_name(request.bot_name)
         if not self._access_key:
             raise BotCallRefused(
@@ -134,14 +144,14 @@ class UpstreamBots:
             )
         self.budget.spend(name)
         query = build_query(request, **self._ids)
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self._timeout_s, connect=10.0),
-            event_hooks={"response": [_raise_for_status]},
-        ) as session:
+        async with contextlib.AsyncExitStack() as stack:
+            session = self._session
+            if session is None:
+                session = await stack.enter_async_context(bot_call_client(self._timeout_s))
             parts = fp.stream_request(
                 query,
                 name,
-                self._access_key,
+                self._access_key,  # in this request's Authorization header only
                 # With tools and without tool_executables, fastapi_poe turns the bot's
                 # OpenAI-style `json` chunks into PartialResponse.tool_calls deltas and runs
                 # no tool itself; tool_calls and tool_results ride in the query above.
@@ -155,14 +165,10 @@ class UpstreamBots:
             try:
                 async with aclosing(parts):
                     async for part in parts:
-                        yield part
+                        if not isinstance(part, fp.MetaResponse):
+                            yield part
             except (fp.BotError, httpx.HTTPError, LookupError, TypeError, ValueError) as exc:
                 raise BotCallRefused(name, _failure_message(exc, self._timeout_s)) from exc
-
-
-async def _raise_for_status(response: httpx.Response) -> None:
-    # Before the body: an HTTP error answer becomes a clear message, not an SSE parse error.
-    response.raise_for_status()
 
 
 def _log_attempt(exc: Exception, message: str) -> None:

@@ -62,6 +62,7 @@ from service.runs.hosted import (
 )
 from service.runs.leases import RunLeases
 from service.runs.localbots import HostedBots
+from service.runs.outgoing import OutgoingClients
 from service.runs.quotas import admit_run, stale_after
 from service.runs.retries import retrying
 from service.runs.services import RunCalls, ScriptServices
@@ -188,6 +189,7 @@ class Orchestrator:
             max_output_chars=settings.run_max_output_chars,
             max_bot_calls=settings.run_max_bot_calls,
         )
+        self.outgoing = OutgoingClients()  # bot calls and uploads of every run, kept alive
         self._pool_start: asyncio.Task[None] | None = None
         self._recording: set[asyncio.Task[None]] = set()
         self.saves = SaveChecks(pool, self.limits, self._pool_ready)
@@ -227,6 +229,7 @@ class Orchestrator:
         if self._pool_start is not None:
             await asyncio.wait({self._pool_start})
             await self.pool.close()
+        await self.outgoing.aclose()
 
     def sandbox_status(self) -> SandboxStatus | None:
         """The pool's state, or None while no run has started it (lazy start)."""
@@ -405,11 +408,14 @@ class Orchestrator:
             conversation_id=run.query.conversation_id,
             message_id=run.query.message_id,
             budget=run.budget,
+            session=self.outgoing.bots,
         )
         if run.uploads is None:
             if run.poe_uploads and run.access_key:
                 inner: PoeUploader | StoreUploader = PoeUploader(
-                    run.access_key, base_url=str(settings.poe_file_upload_base)
+                    run.access_key,
+                    base_url=str(settings.poe_file_upload_base),
+                    session=self.outgoing.uploads,
                 )
             else:  # kept with the query's run, whose response the files are part of
                 inner = StoreUploader(DatabaseAttachmentStore(self.db, run.id), settings.base_url)
