@@ -176,15 +176,18 @@ class SandboxPool:
     # -- runs ---------------------------------------------------------------------------
 
     async def run(
-        self, start: RunStart, services: RunServices
+        self,
+        start: RunStart,
+        services: RunServices,
+        stop: asyncio.Future[RunEnd] | None = None,
     ) -> AsyncIterator[Started | ChatEvent | SettingsUpdated | RunEnd]:
         """The run's events as they come, ending with exactly one RunEnd (SettingsUpdated
-        only in settings runs).
+        only in settings runs); once ``stop`` resolves, its RunEnd, the child killed.
 
         Raises SandboxUnavailable before the first event if no child can be had. Closing the
         iterator early (a client that went away) kills the child."""
         child = await self._lease(start.limits)
-        supervisor = RunSupervisor(child, start, services, _describe_failure)
+        supervisor = RunSupervisor(child, start, services, _describe_failure, stop)
         events = supervisor.events()
         try:
             async for event in events:

@@ -77,12 +77,12 @@ class TemplatePools:
         return "warm" if ready and self.warm.status().warm else "lean"
 
     async def run(
-        self, start: RunStart, services: RunServices
+        self, start: RunStart, services: RunServices, stop: asyncio.Future[RunEnd] | None = None
     ) -> AsyncIterator[Started | ChatEvent | RunEnd]:
         template = self.template_for(start.source)
         self.runs_by_template[template] += 1
         pool = self.warm if template == "warm" else self.lean
-        events = pool.run(start, services)
+        events = pool.run(start, services, stop)
         try:
             async for event in events:
                 yield event

@@ -98,8 +98,10 @@ class RunSupervisor:
         start: RunStart,
         services: RunServices,
         describe_failure: Callable[[ChildExit], str | None],
+        stop: asyncio.Future[RunEnd] | None = None,
     ) -> None:
         self._child = child
+        self._stop = stop  # resolved by the host to end the run early (a server shutting down)
         self._start = start
         self._services = services
         self._describe_failure = describe_failure
@@ -119,6 +121,8 @@ class RunSupervisor:
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read())
         deadline = loop.call_later(self._limits.timeout_s, self._on_deadline)
+        if self._stop is not None:
+            self._stop.add_done_callback(self._on_stop)
         try:
             while True:
                 while self._events:
@@ -132,6 +136,8 @@ class RunSupervisor:
                 await self._readable.wait()
         finally:
             deadline.cancel()
+            if self._stop is not None:
+                self._stop.remove_done_callback(self._on_stop)
             reader.cancel()
             for task in self._tasks.values():
                 task.cancel()
@@ -147,6 +153,10 @@ class RunSupervisor:
         if kill:
             self._child.kill()
         self._readable.set()
+
+    def _on_stop(self, stop: asyncio.Future[RunEnd]) -> None:
+        if not stop.cancelled():
+            self._end(stop.result(), kill=True)
 
     def _on_deadline(self) -> None:
         self._end(

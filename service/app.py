@@ -66,6 +66,8 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             metrics.watch_pool(orchestrator.pool_figures)
             stack.push_async_callback(orchestrator.leases.close)  # after the records
             stack.push_async_callback(orchestrator.close)
+            orchestrator.shutdown.install()  # SIGTERM: the runs in progress get a grace
+            stack.callback(orchestrator.shutdown.uninstall)
             orchestrator.leases.start()  # its first round ends what dead processes left
             if warm_sandbox:
                 orchestrator.start_pool()

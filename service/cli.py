@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 logger = logging.getLogger(__name__)
+# Uvicorn waits this much past SHUTDOWN_GRACE_S for the streams the grace ended (shutdown.py).
+SHUTDOWN_MARGIN_S = 15
 
 
 def _say(message: str) -> None:
@@ -72,6 +74,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             log_config=None,
             proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_grace_s + SHUTDOWN_MARGIN_S,
         )
     else:
         uvicorn.run(
@@ -80,6 +83,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=settings.port,
             log_config=None,
             proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_grace_s + SHUTDOWN_MARGIN_S,
         )
     return 0
 

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="How long a run stays counted after its server stops renewing it, "
         "seconds: a server that died leaves its runs ended by another within this and a third.",
     )
+    shutdown_grace_s: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long runs in progress may go on before they are ended "
+        "with an error event, seconds.",
+    )
     allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
     fetch_allow_private: bool = Field(
         False,

@@ -44,6 +44,7 @@ from sandbox import (
     Started,
     TemplatePools,
 )
+from service.errors import ServiceBusy
 from service.logs import log_run
 from service.metrics import Metrics, PoolFigures
 from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
@@ -68,6 +69,7 @@ from service.runs.retries import retrying
 from service.runs.services import RunCalls, ScriptServices
 from service.security import AccessKeyCipher
 from service.settings import Settings
+from service.shutdown import RESTARTING, Shutdown
 from service.sources import CheckedSource
 from service.store.db import Database
 from service.store.runs import RunOutcome, add_report, finish_run, new_run
@@ -79,6 +81,7 @@ logger = logging.getLogger(__name__)
 Trigger = Literal["poe", "console"]
 POOL_SLOTS = 128  # sandbox processes at once per service process; more runs wait for one
 RECORD_WAIT_S = 30.0  # at shutdown, for runs still being recorded
+RESTART_RETRY_S = 5
 UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
 
 
@@ -198,6 +201,7 @@ class Orchestrator:
         # keeps the first event of hundreds of queries at once well within Poe's 5 s.
         sqlite = db.engine.dialect.name == "sqlite"
         self._db_limiter = anyio.CapacityLimiter(1) if sqlite else None
+        self.shutdown = Shutdown(settings.shutdown_grace_s)
         self.leases = RunLeases(
             db,
             lease_s=settings.run_lease_s,
@@ -286,6 +290,7 @@ class Orchestrator:
     def query_run(self, caller: BotCaller, query: fp.QueryRequest) -> RunStream:
         """A run for a Poe ``query`` request; bot calls and uploads use the script's access
         key, uploads go to Poe when the request itself carried that key."""
+        self._refuse_when_draining()
         script = caller.script
         run = _Run(
             script=script,
@@ -305,6 +310,7 @@ class Orchestrator:
         """A test-console run of ``creator_id``'s script (NotFound when not theirs): the
         same run as a Poe query; bot calls use the script's stored access key, if any, and
         attachments are kept by the service."""
+        self._refuse_when_draining()
         script = await self._in_thread(creators_bot, creator_id, script_name, self.cipher)
         query = fp.QueryRequest(
             version=fp.client.PROTOCOL_VERSION,
@@ -324,6 +330,10 @@ class Orchestrator:
             budget=RunCalls.for_query(self.settings.run_max_bot_calls),
         )
         return RunStream(self, run)
+
+    def _refuse_when_draining(self) -> None:
+        if self.shutdown.draining:  # another replica takes it (the load balancer retries)
+            raise ServiceBusy(RESTARTING, retry_after_s=RESTART_RETRY_S)
 
     def _run_nested(
         self, parent: _Run, bot: BotScript, request: BotCallRequest, router: BotRouter
@@ -373,7 +383,8 @@ class Orchestrator:
                 limits=self.limits,
                 users=[user.model_dump(mode="json") for user in run.query.users],
             )
-            async with aclosing(self.pool.run(start, self._services(run))) as items:
+            items_of = self.pool.run(start, self._services(run), self.shutdown.stop)
+            async with aclosing(items_of) as items:
                 async for item in items:
                     if isinstance(item, Started):
                         self.metrics.sandbox_started(time.monotonic() - handed_s)
