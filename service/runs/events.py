@@ -4,8 +4,10 @@ SPEC §7: ``meta`` first and at once (Poe wants a first event within 5 s, before
 has started); appends to the end of the response → ``text``; any other change →
 ``replace_response`` with the whole response; attachments → ``file``; a failed run →
 ``error`` (``allow_retry: false``); ``done`` last, whatever happened. Text written in quick
-succession is coalesced (never dropped) so a response stays within Poe's 10k events, and the
-response is capped at ``Limits.max_output_chars``. No I/O here besides reading the source:
+succession is coalesced (never dropped or reordered) so a response stays within Poe's 10k
+events: on the leading edge, text that comes after a quiet window goes out at once, and what
+follows within the window waits for its end, in one event. The response is capped at
+``Limits.max_output_chars``. No I/O here besides reading the source:
 the orchestrator drives every run through a ``PoeEventStream`` (its transcript is the run's
 record), and ``routes/sse.py`` turns the events into the HTTP answer.
 """
@@ -166,6 +168,7 @@ class PoeEventStream:
         self._pending: list[str] = []  # appended text not sent yet (joined once, at flush)
         self._dirty = False  # a rewrite not sent yet: the next flush is a replace_response
         self._flush_at: float | None = None
+        self._quiet_at = -math.inf  # until then, text waits (the window of the last flush)
         self._sent_chars = 0
         self._sent_text = False
         self._loop_start = 0.0
@@ -290,7 +293,10 @@ class PoeEventStream:
                 limit="output",
             )
         elif (self._pending or self._dirty) and self._flush_at is None:
-            self._flush_at = asyncio.get_running_loop().time() + self._window()
+            if asyncio.get_running_loop().time() >= self._quiet_at:
+                out += self._flush()  # the leading edge: nothing went out for a window
+            else:
+                self._flush_at = self._quiet_at
         return out
 
     def _window(self) -> float:
@@ -317,6 +323,7 @@ class PoeEventStream:
         if event is None:
             return []
         self._sent_text = True
+        self._quiet_at = asyncio.get_running_loop().time() + self._window()
         return [event]
 
     def _finish(self) -> list[SseEvent]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -38,6 +39,7 @@ from service.runs.events import (
     replace_response_event,
     text_event,
 )
+from service.runs.response import ResponseText
 
 META = ("meta", meta_event().data)
 DONE = ("done", "{}")
@@ -442,3 +444,67 @@ async def test_only_http_urls_leave_as_file_events() -> None:
     claimed = AttachmentInfo(url="javascript:alert(1)", content_type="text/html", name="x")
     events = await mapped([MessageAdded(0, "bot", "hi"), AttachmentAdded(0, claimed), OK])
     assert events == [META, text("hi"), DONE]
+
+
+async def test_the_first_text_goes_out_before_the_window_ends() -> None:
+    # The leading edge: a ticking script's first tick is sent at once, not a window later.
+    written = asyncio.Event()
+    sent = asyncio.Event()
+
+    async def ticks() -> AsyncIterator[RunItem]:
+        yield MessageAdded(0, "bot", "tick 1")
+        written.set()
+        await sent.wait()  # only once the client has the first tick
+        yield TextAppended(0, " tick 2")
+        yield OK
+
+    events = []
+    async with asyncio.timeout(5):  # a held first tick would wait here for ever
+        async for event in PoeEventStream(ticks(), coalesce_s=60.0):
+            events.append((event.event, event.data))
+            if event.event == "text":
+                sent.set()
+    assert events == [META, text("tick 1"), text(" tick 2"), DONE]
+
+
+def _client_view(events: list[tuple[str, str]]) -> str:
+    shown = ""
+    for name, data in events:
+        if name == "text":
+            shown += json.loads(data)["text"]
+        elif name == "replace_response":
+            shown = json.loads(data)["text"]
+    return shown
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_coalescing_never_drops_or_reorders_text(seed: int) -> None:
+    rng = random.Random(seed)
+    items: list[RunItem | float] = [MessageAdded(0, "bot", "start")]
+    messages = 1
+    for step in range(rng.randrange(50, 400)):
+        roll = rng.random()
+        if roll < 0.7:
+            items.append(TextAppended(rng.randrange(messages), f"<{step}>"))
+        elif roll < 0.8:
+            items.append(MessageAdded(messages, "bot", f"[m{messages}]"))
+            messages += 1
+        elif roll < 0.85:
+            items.append(TextReplaced(rng.randrange(messages), f"{{r{step}}}"))
+        else:
+            items.append(rng.choice([0.0, 0.001, 0.004]))
+    expected = ResponseText()
+    for item in items:
+        if not isinstance(item, float):
+            expected.apply(item)
+    stream = PoeEventStream(
+        Source([*items, OK]).__aiter__(),
+        coalesce_s=rng.choice([0.0, 0.002, 0.01]),
+        max_events=rng.choice([30, 10_000]),
+    )
+    events = await collect(stream)
+    assert events[0] == META and events[-1] == DONE
+    assert _client_view(events) == expected.render()
+    if not any(isinstance(item, TextReplaced) for item in items) and messages == 1:
+        texts = [json.loads(data)["text"] for name, data in events if name == "text"]
+        assert "".join(texts) == expected.render()  # appends only: in order, each once
