@@ -25,7 +25,7 @@ from sandbox import TemplatePools
 from service.metrics import Metrics
 from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
-from service.routes import bots, files, ops, runs, scripts, tokens
+from service.routes import audit, bots, files, ops, runs, scripts, tokens
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
 from service.routes.head import HeadAsGetMiddleware
@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.include_router(scripts.router)
     app.include_router(runs.router)
     app.include_router(tokens.router)
+    app.include_router(audit.router)
     app.include_router(bots.router)
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API

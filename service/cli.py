@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from service.errors import ScriptbotsError
 from service.logs import configure_logging
+from service.operator_commands import add_commands as add_operator_commands
 from service.settings import ENV_PREFIX, Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -324,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check-sandbox", help="report which isolation layers this machine provides"
     )
     check_sandbox.set_defaults(handler=cmd_check_sandbox)
+    add_operator_commands(commands)  # audit, export, import
     return parser
 
 

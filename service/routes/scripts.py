@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Response, status
 from sqlalchemy.orm import Session
 
+from service import audit
 from service.bot_settings import stored_settings, version_settings
 from service.errors import InvalidName
 from service.names import check_name
@@ -156,7 +157,8 @@ def changed_script(
     version = store.current_version(session, script)
     before = version_settings(script, version)
     changed = body.model_fields_set
-    if checked is not None and checked.source != version.source:
+    new = checked is not None and checked.source != version.source
+    if checked is not None and new:
         version = store.add_version(session, script, checked)
     store.update_script(
         session,
@@ -166,17 +168,30 @@ def changed_script(
         clear_access_key="poe_access_key" in changed and body.poe_access_key is None,
     )
     store.note_settings(script, before, version_settings(script, version))
+    # The source counts as changed only when it made a version (an equal one makes none).
+    fields = sorted(changed & {"settings", "poe_access_key"} | ({"source"} if new else set()))
+    audit.record(
+        session, creator_id, "script.changed", script.name, fields=fields, version=version.number
+    )
     return _detail(script, version, settings)
 
 
 def restored_script(
-    session: Session, creator_id: int, name: str, checked: CheckedSource, settings: Settings
+    session: Session,
+    creator_id: int,
+    name: str,
+    checked: CheckedSource,
+    settings: Settings,
+    number: int | None = None,
 ) -> ScriptOut:
-    """Store ``checked`` (an old version's source, checked again) as the new version."""
+    """Store ``checked`` (version ``number``'s source, checked again) as the new version."""
     script = store.get_script(session, creator_id, name, lock=True)
     before = version_settings(script, store.current_version(session, script))
     version = store.add_version(session, script, checked)
     store.note_settings(script, before, version_settings(script, version))
+    audit.record(
+        session, creator_id, "script.restored", script.name, version=version.number, of=number
+    )
     return _detail(script, version, settings)
 
 
@@ -296,5 +311,6 @@ async def restore_version(
     # Checked again, settings read again: the policy may have tightened since it was saved.
     checked = await orchestrator.checked_source(source, name, creator_id)
     return await in_transaction(
-        database, lambda session: restored_script(session, creator_id, name, checked, settings)
+        database,
+        lambda session: restored_script(session, creator_id, name, checked, settings, number),
     )

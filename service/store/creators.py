@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service import audit
 from service.errors import NameTaken, NotFound
 from service.names import check_name, name_key
 from service.security import hash_api_token, new_api_token
@@ -26,6 +27,7 @@ def create_creator(session: Session, name: str, password_hash: str | None = None
         session.flush()
     except IntegrityError as exc:
         raise NameTaken(name, "creator") from exc
+    audit.record(session, creator.id, "creator.created", creator.name)
     return creator
 
 
@@ -41,6 +43,7 @@ def set_password(session: Session, creator: Creator, password_hash: str) -> None
     of the creator ends with the old one."""
     creator.password_hash = password_hash
     creator.session_version += 1
+    audit.record(session, creator.id, "password.changed")
     session.flush()
 
 
@@ -69,6 +72,7 @@ def issue_api_token(session: Session, creator_id: int, label: str | None = None)
     row = ApiToken(creator_id=creator_id, token_hash=hash_api_token(token), label=label)
     session.add(row)
     session.flush()
+    audit.record(session, creator_id, "token.created", row.id, label=label)
     return row.id, token
 
 
@@ -101,8 +105,7 @@ def revoke_api_token_id(session: Session, token_id: int, creator_id: int | None 
     query = update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
     if creator_id is not None:
         query = query.where(ApiToken.creator_id == creator_id)
-    result = session.execute(query.values(revoked_at=utcnow()))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _revoked(session, query)
 
 
 def creator_for_token(session: Session, token: str) -> Creator | None:
@@ -123,13 +126,21 @@ def creator_for_token(session: Session, token: str) -> Creator | None:
 
 def revoke_api_token(session: Session, creator: Creator, token: str) -> bool:
     """Revoke one of ``creator``'s tokens; False when it is not theirs or already revoked."""
-    result = session.execute(
-        update(ApiToken)
-        .where(
+    return _revoked(
+        session,
+        update(ApiToken).where(
             ApiToken.creator_id == creator.id,
             ApiToken.token_hash == hash_api_token(token),
             ApiToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
+        ),
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _revoked(session: Session, query: Update) -> bool:
+    """Run a revoking ``query``; each token it revoked goes into the audit log."""
+    rows = session.execute(
+        query.values(revoked_at=utcnow()).returning(ApiToken.id, ApiToken.creator_id)
+    ).all()
+    for token_id, creator_id in rows:
+        audit.record(session, creator_id, "token.revoked", token_id)
+    return bool(rows)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service import audit
 from service.errors import NameTaken, NotFound
 from service.names import check_name, is_valid_name, name_key
 from service.sources import CheckedSource
@@ -42,6 +43,7 @@ def create_script(
     version = _new_version(script, 1, source)
     session.add(version)
     session.flush()
+    audit.record(session, creator_id, "script.created", script.name, version=1)
     return script, version
 
 
@@ -135,6 +137,7 @@ def delete_script(session: Session, script: Script) -> None:
     """Delete the script; versions, runs, events and reports go with it (ON DELETE CASCADE)."""
     session.execute(delete(Script).where(Script.id == script.id))
     session.expunge(script)
+    audit.record(session, script.creator_id, "script.deleted", script.name)
 
 
 def _new_version(script: Script, number: int, source: CheckedSource) -> ScriptVersion:

@@ -233,3 +233,19 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     last_failed_at: Mapped[datetime] = mapped_column(default=utcnow)
     blocked_until: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """One action of a creator or on their account (``service/audit.py``): what was done to
+    what, never a secret, a source or a password. Kept when the script it names is deleted."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "creator_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    creator_id: Mapped[int] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(40))  # script.created, token.revoked, ...
+    subject: Mapped[str | None] = mapped_column(String(100))  # a script name, a token id
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    address: Mapped[str | None] = mapped_column(String(64))  # the client's, when known

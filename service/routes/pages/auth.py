@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from service import audit
 from service.errors import InvalidName, LoginThrottled, NameTaken, WeakPassword
 from service.names import name_key
 from service.passwords import MAX_PASSWORD_CHARS, PasswordHashing, check_password
@@ -142,6 +143,9 @@ async def login(
         stored = found.password_hash if found is not None else None
         matches = await passwords_of(request).verify(stored or _dummy_hash(), password)
         matches = matches and stored is not None
+    if found is not None and not matches:
+        failed = partial(audit.record, address=_address(request))
+        await in_transaction(database, failed, found.id, "login.failed")
     if found is None or not matches:
         return page(
             request,
