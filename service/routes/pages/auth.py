@@ -144,7 +144,7 @@ async def login(
         matches = await passwords_of(request).verify(stored or _dummy_hash(), password)
         matches = matches and stored is not None
     if found is not None and not matches:
-        failed = partial(audit.record, address=_address(request))
+        failed = partial(audit.record, address=client_address(request))
         await in_transaction(database, failed, found.id, "login.failed")
     if found is None or not matches:
         return page(
