@@ -6,6 +6,7 @@ a RunStart and its RunServices, and reads events until the one RunEnd.
 
 from sandbox.errors import BotCallLimit, BotCallRefused, SandboxError, SandboxUnavailable
 from sandbox.extraction import needs_settings_run
+from sandbox.fairness import FairSlots
 from sandbox.host import SandboxPool
 from sandbox.isolation.status import Protection, SandboxStatus
 from sandbox.policy.compiler import Problem, check_source
@@ -29,6 +30,7 @@ __all__ = [
     "BotCallRefused",
     "BotCallRequest",
     "ChatEvent",
+    "FairSlots",
     "Limits",
     "MessageFailed",
     "Problem",

@@ -30,14 +30,21 @@ from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.errors import install_error_handlers
 from service.routes.head import HeadAsGetMiddleware
 from service.routes.pages import install_pages
-from service.runs.orchestrator import POOL_SLOTS, Orchestrator
+from service.runs.orchestrator import Orchestrator
 from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.store.db import Database
 
+MAX_POOL_SLOTS = 4096  # sandbox.host: each slot holds a uid of its own
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any request; routers set tighter limits of their own
 
 logger = logging.getLogger(__name__)
+
+
+def pool_slots(sandbox_slots: int) -> int:
+    """Processes each template may have: the queries' slots (``FairSlots``), as many again
+    for the hosted scripts they call (which take no slot of their own), and the spares."""
+    return min(MAX_POOL_SLOTS, 2 * sandbox_slots + 4)
 
 
 def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
@@ -60,7 +67,11 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             app.state.passwords = PasswordHashing()
             app.state.readiness = {"database": db.ping}
             orchestrator = Orchestrator(
-                settings, db, app.state.cipher, TemplatePools(slots=POOL_SLOTS), metrics=metrics
+                settings,
+                db,
+                app.state.cipher,
+                TemplatePools(slots=pool_slots(settings.sandbox_slots)),
+                metrics=metrics,
             )
             app.state.orchestrator = orchestrator
             metrics.watch_pool(orchestrator.pool_figures)

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="How long a run stays counted after its server stops renewing it, "
         "seconds: a server that died leaves its runs ended by another within this and a third.",
     )
+    sandbox_slots: int = Field(
+        128,
+        ge=1,
+        le=2046,
+        description="Queries running in sandboxes at once in one server process; more wait "
+        "in their creator's queue, the queues served in turn.",
+    )
     shutdown_grace_s: int = Field(
         30,
         ge=0,

@@ -36,6 +36,7 @@ import fastapi_poe as fp
 
 from sandbox import (
     BotCallRequest,
+    FairSlots,
     Limits,
     RunEnd,
     RunStart,
@@ -79,7 +80,6 @@ from service.store.tables import Run, utcnow
 logger = logging.getLogger(__name__)
 
 Trigger = Literal["poe", "console"]
-POOL_SLOTS = 128  # sandbox processes at once per service process; more runs wait for one
 RECORD_WAIT_S = 30.0  # at shutdown, for runs still being recorded
 RESTART_RETRY_S = 5
 UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
@@ -175,14 +175,15 @@ class Orchestrator:
         cipher: AccessKeyCipher,
         pool: TemplatePools,
         *,
-        pool_slots: int = POOL_SLOTS,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.cipher = cipher
         self.pool = pool
-        self.pool_slots = pool_slots
+        self.pool_slots = settings.sandbox_slots
+        # Queries in sandboxes at once; more wait in their creator's queue, served in turn.
+        self.slots = FairSlots(settings.sandbox_slots)
         self.metrics = metrics or Metrics()
         self.limits = Limits(
             timeout_s=float(settings.run_timeout_s),
@@ -372,8 +373,16 @@ class Orchestrator:
             return
         self.leases.hold(run.id)
         self.metrics.run_started()
+        slot = False
         try:
             await self._pool_ready()
+            # Nested runs go within their query's slot: waiting for one could deadlock.
+            if run.depth == 0:
+                creator = str(run.script.creator_id)
+                if not await self.slots.acquire(creator, self.shutdown.stop):
+                    yield RunEnd("killed", RESTARTING)
+                    return
+                slot = True
             handed_s = time.monotonic()
             self.metrics.queue_waited(run.script.creator_name, handed_s - run.started_s)
             start = RunStart(
@@ -393,6 +402,8 @@ class Orchestrator:
             logger.warning("sandbox unavailable", extra={"run_id": str(run.id), "error": str(exc)})
             yield RunEnd("error", UNAVAILABLE)
         finally:
+            if slot:
+                self.slots.release()
             self.metrics.run_stopped()
 
     def _admit(self, run: _Run) -> bool:
