@@ -80,6 +80,8 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             orchestrator.shutdown.install()  # SIGTERM: the runs in progress get a grace
             stack.callback(orchestrator.shutdown.uninstall)
             orchestrator.leases.start()  # its first round ends what dead processes left
+            stack.push_async_callback(orchestrator.retention.close)
+            orchestrator.retention.start()
             if warm_sandbox:
                 orchestrator.start_pool()
                 app.state.readiness["sandbox"] = orchestrator.sandbox_ready

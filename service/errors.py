@@ -11,6 +11,7 @@
     ├── SandboxBusy       no sandbox could read a saved script's settings right now
     ├── WeakPassword      a password that breaks the password rule (service/passwords.py)
     ├── QuotaExceeded     too many runs at once for one creator
+    ├── FilesFull         a creator's kept attachments would pass their byte limit
     └── TryLater          refused for now; ``retry_after_s`` says when to come back
         ├── LoginThrottled  too many failed logins for the account or the address
         └── ServiceBusy     too much of one kind of work at once (password hashing)
@@ -82,6 +83,16 @@ class Unauthorized(ScriptbotsError):
 
 class QuotaExceeded(ScriptbotsError):
     pass
+
+
+class FilesFull(ScriptbotsError):
+    def __init__(self, name: str, size: int, used: int, limit: int) -> None:
+        mib = 1024 * 1024
+        super().__init__(
+            f"The attachment {name!r} ({size / mib:.1f} MB) was not stored: this bot's "
+            f"creator already keeps {used / mib:.1f} MB of attachments, and the limit is "
+            f"{limit // mib} MB. Files of runs older than the retention period are deleted."
+        )
 
 
 class WeakPassword(ScriptbotsError):

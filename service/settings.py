@@ -89,6 +89,27 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long runs in progress may go on before they are ended "
         "with an error event, seconds.",
     )
+    # Storage bounds (issue 11): every run's record and every creator's files are bounded.
+    run_max_transcript_mb: Positive = Field(
+        5,
+        description="Transcript one run may store, MiB; past it a marker event, then only "
+        "the run's ending (rewrites replace the text before them either way).",
+    )
+    creator_max_files_mb: Positive = Field(
+        1024,
+        description="Attachment bytes the service keeps for one creator's runs, MiB; an "
+        "attachment past it is refused with an error the script sees, nothing stored.",
+    )
+    retention_days: Positive = Field(
+        30,
+        description="Runs, their transcripts and reports, and kept files older than this are "
+        "deleted by the service, days.",
+    )
+    retention_interval_s: Positive = Field(
+        3600,
+        description="How often each server deletes what the retention allows, seconds "
+        "(in batches; replicas may overlap safely).",
+    )
     allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
     fetch_allow_private: bool = Field(
         False,

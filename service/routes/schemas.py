@@ -210,7 +210,10 @@ class RunSummary(BaseModel):
 
 
 class TranscriptEvent(BaseModel):
-    event: str = Field(description="meta, text, replace_response, file, error or done.")
+    event: str = Field(
+        description="meta, text, replace_response, file, error or done; transcript_truncated "
+        "where the stored transcript reached SCRIPTBOTS_RUN_MAX_TRANSCRIPT_MB."
+    )
     data: dict[str, Any]
 
 

@@ -35,11 +35,13 @@ from service.runs.response import (
     Rewritten,
     with_failures,
 )
+from service.runs.transcript import Transcript
 
 logger = logging.getLogger(__name__)
 
 RunItem = Started | ChatEvent | RunEnd
 
+MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024  # SCRIPTBOTS_RUN_MAX_TRANSCRIPT_MB's default
 COALESCE_S = 0.03  # a flush at most every 30 ms: 600 s of trickling text stays ≪ 10k events
 MAX_EVENTS = 10_000  # Poe's limit per response (SPEC §7)
 # Events kept for the end of any stream: last text flush, empty text, error, done.
@@ -64,10 +66,6 @@ class SseEvent:
     def encode(self) -> bytes:
         """The bytes on the wire, identical to what ``make_app`` sends (sse-starlette)."""
         return self.to_server_sent_event().encode()
-
-    def record(self) -> dict[str, Any]:
-        """The event as a transcript entry of the run record."""
-        return {"event": self.event, "data": json.loads(self.data)}
 
 
 def meta_event(*, refetch_settings: bool = False) -> SseEvent:
@@ -157,6 +155,7 @@ class PoeEventStream:
         max_events: int = MAX_EVENTS,
         coalesce_s: float = COALESCE_S,
         refetch_settings: bool = False,
+        max_transcript_bytes: int = MAX_TRANSCRIPT_BYTES,
     ) -> None:
         self._source = source
         self._meta = meta_event(refetch_settings=refetch_settings)
@@ -174,9 +173,14 @@ class PoeEventStream:
         self._loop_start = 0.0
         self._failures: list[str] = []  # Message.fail texts, in order, each once
         self.outcome: RunEnd | None = None
-        self.transcript: list[dict[str, Any]] = []
+        self._transcript = Transcript(max_transcript_bytes)
         self.events_sent = 0
         self.started_after_s: float | None = None  # request → sandbox Started
+
+    @property
+    def transcript(self) -> list[dict[str, Any]]:
+        """The run's record of what it sent (``transcript.py``: bounded, rewrites merged)."""
+        return self._transcript.entries
 
     @property
     def chars_out(self) -> int:
@@ -339,7 +343,7 @@ class PoeEventStream:
 
     def _sent(self, event: SseEvent) -> SseEvent:
         self.events_sent += 1
-        self.transcript.append(event.record())
+        self._transcript.add(event.event, event.data)
         return event
 
 

@@ -10,17 +10,30 @@ import uuid
 
 import anyio.to_thread
 
-from service.runs.attachments import StoredAttachment, new_attachment_id
+from service.errors import FilesFull
+from service.runs.attachments import AttachmentError, StoredAttachment, new_attachment_id
 from service.store.db import Database
 from service.store.files import load_file, save_file
 
+MAX_CREATOR_BYTES = 1024 * 1024 * 1024  # SCRIPTBOTS_CREATOR_MAX_FILES_MB's default
+
 
 class DatabaseAttachmentStore:
-    """Saves under a new unguessable id, linked to ``run_id`` (deleted with the run)."""
+    """Saves under a new unguessable id, linked to ``run_id`` (deleted with the run) and
+    counted against ``creator_id``'s ``max_creator_bytes``."""
 
-    def __init__(self, db: Database, run_id: uuid.UUID | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_id: uuid.UUID | None,
+        *,
+        creator_id: int,
+        max_creator_bytes: int = MAX_CREATOR_BYTES,
+    ) -> None:
         self._db = db
         self._run_id = run_id
+        self._creator_id = creator_id
+        self._max_creator_bytes = max_creator_bytes
 
     async def save(self, name: str, content_type: str, contents: bytes) -> str:
         file_id = new_attachment_id()
@@ -31,12 +44,17 @@ class DatabaseAttachmentStore:
                     session,
                     file_id=file_id,
                     run_id=self._run_id,
+                    creator_id=self._creator_id,
                     name=name,
                     content_type=content_type,
                     data=contents,
+                    max_creator_bytes=self._max_creator_bytes,
                 )
 
-        await anyio.to_thread.run_sync(write)
+        try:
+            await anyio.to_thread.run_sync(write)
+        except FilesFull as exc:
+            raise AttachmentError(str(exc)) from exc
         return file_id
 
     async def load(self, attachment_id: str) -> StoredAttachment | None:

@@ -66,6 +66,7 @@ from service.runs.leases import RunLeases
 from service.runs.localbots import HostedBots
 from service.runs.outgoing import OutgoingClients
 from service.runs.quotas import admit_run, stale_after
+from service.runs.retention import Retention
 from service.runs.retries import retrying
 from service.runs.services import RunCalls, ScriptServices
 from service.security import AccessKeyCipher
@@ -147,6 +148,7 @@ class RunStream:
             orchestrator._items(run),
             limits=orchestrator.limits,
             refetch_settings=run.refetch_settings,
+            max_transcript_bytes=orchestrator.settings.run_max_transcript_mb * 1024 * 1024,
         )
 
     def __aiter__(self) -> AsyncIterator[SseEvent]:
@@ -207,6 +209,12 @@ class Orchestrator:
             db,
             lease_s=settings.run_lease_s,
             stale_after=stale_after(settings.run_timeout_s),
+            limiter=self._db_limiter,
+        )
+        self.retention = Retention(
+            db,
+            retention_days=settings.retention_days,
+            interval_s=settings.retention_interval_s,
             limiter=self._db_limiter,
         )
 
@@ -440,7 +448,13 @@ class Orchestrator:
                     session=self.outgoing.uploads,
                 )
             else:  # kept with the query's run, whose response the files are part of
-                inner = StoreUploader(DatabaseAttachmentStore(self.db, run.id), settings.base_url)
+                store = DatabaseAttachmentStore(
+                    self.db,
+                    run.id,
+                    creator_id=run.script.creator_id,
+                    max_creator_bytes=settings.creator_max_files_mb * 1024 * 1024,
+                )
+                inner = StoreUploader(store, settings.base_url)
             run.uploads = CappedUploader(inner)
         return ScriptServices(
             BotRouter(

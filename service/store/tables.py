@@ -149,6 +149,7 @@ class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         Index(None, "script_id", "started_at"),
+        Index(None, "started_at"),  # the retention's oldest first (service/runs/retention.py)
         # The quota counts running rows (service/runs/quotas.py): few, found by this index.
         Index(None, "status", "started_at"),
     )
@@ -193,7 +194,7 @@ class Report(Base):
     """A report_feedback / report_reaction / report_error request Poe sent for a script."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index(None, "script_id", "received_at"),)
+    __table_args__ = (Index(None, "script_id", "received_at"), Index(None, "received_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id", ondelete="CASCADE"))
@@ -211,10 +212,15 @@ class File(Base):
     Poe (SPEC §7), served at ``/files/{id}``: the random id is the permission to read it."""
 
     __tablename__ = "files"
+    __table_args__ = (Index(None, "created_at"),)  # the retention's oldest first
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    # Whose bytes these are: SCRIPTBOTS_CREATOR_MAX_FILES_MB bounds their sum (issue 11).
+    creator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(255))

@@ -53,9 +53,9 @@ async def test_a_run_logs_one_line_without_secrets(
 
 
 async def test_files_are_served_by_their_id_with_safe_headers(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, creator: CreatorInfo
 ) -> None:
-    store = DatabaseAttachmentStore(app.state.db, None)
+    store = DatabaseAttachmentStore(app.state.db, None, creator_id=creator.id)
     csv = await store.save("data; 1.csv", "text/csv", b"a,b\n1,2")
     weird = await store.save("x.bin", "text/html\r\nX-Evil: 1", b"<script>")
     html = await store.save("page.html", "text/html", b"<script>alert(1)</script>")
