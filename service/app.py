@@ -10,6 +10,7 @@ the run orchestrator with its sandbox pool (one per process) and puts them in ``
     app.state.metrics       metrics.Metrics: what /metrics shows (made in create_app)
     app.state.readiness     {name: check} consulted by /readyz
     app.state.passwords     passwords.PasswordHashing: argon2 in threads, a few at a time
+    app.state.bot_bodies    routes.bot_body.BotBodies: /bots bodies parsed in threads
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
 from service.routes import audit, bots, files, ops, runs, scripts, tokens
 from service.routes.body_limit import BodyLimitMiddleware
+from service.routes.bot_body import BotBodies
 from service.routes.errors import install_error_handlers
 from service.routes.head import HeadAsGetMiddleware
 from service.routes.pages import install_pages
@@ -65,6 +67,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             app.state.db = db
             app.state.cipher = AccessKeyCipher(secret_key)
             app.state.passwords = PasswordHashing()
+            app.state.bot_bodies = BotBodies()
             app.state.readiness = {"database": db.ping}
             orchestrator = Orchestrator(
                 settings,
@@ -97,7 +100,10 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         default_bytes=MAX_BODY_BYTES,
-        by_prefix={"/api/v1/scripts": scripts.MAX_BODY_BYTES},
+        by_prefix={
+            "/api/v1/scripts": scripts.MAX_BODY_BYTES,
+            "/bots/": settings.bot_max_body_mb * 1024 * 1024,
+        },
     )
     app.add_middleware(HeadAsGetMiddleware)  # outermost: HEAD is GET for everything inside
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # counts every answer

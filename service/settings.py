@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         description="How often each server deletes what the retention allows, seconds "
         "(in batches; replicas may overlap safely).",
     )
+    bot_max_body_mb: Positive = Field(
+        8,
+        description="Largest /bots request body, MiB: a conversation filling the largest "
+        "context window of a bot on Poe (2M tokens, about 8 MiB of text) fits.",
+    )
     allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
     fetch_allow_private: bool = Field(
         False,

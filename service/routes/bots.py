@@ -10,32 +10,24 @@ creator (401 otherwise); an unknown script is 404 whatever the credential.
 from __future__ import annotations
 
 import html
-import json
-import math
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import fastapi_poe as fp
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from service.errors import NotFound
+from service.routes.bot_body import BotBodies, check_ids
 from service.routes.deps import OrchestratorDep, SettingsDep
 from service.routes.schemas import ErrorOut
 from service.routes.sse import sse_response
-from service.routes.unstorable import find_unstorable
 from service.runs.hosted import BotCaller
 from service.runs.orchestrator import Orchestrator
 
-M = TypeVar("M", bound=BaseModel)
-_REPORTS: dict[str, tuple[type[BaseModel], str]] = {
-    "report_feedback": (fp.ReportFeedbackRequest, "feedback"),
-    "report_reaction": (fp.ReportReactionRequest, "reaction"),
-    "report_error": (fp.ReportErrorRequest, "error"),
-}
+_REPORTS = {"report_feedback": "feedback", "report_reaction": "reaction", "report_error": "error"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorOut,
@@ -44,6 +36,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
     401: {"model": ErrorOut, "description": "Neither the access key nor the creator's token."},
     404: {"model": ErrorOut, "description": "No script has this name."},
+    413: {
+        "model": ErrorOut,
+        "description": "Over SCRIPTBOTS_BOT_MAX_BODY_MB, over 1000 messages, or over "
+        "200000 JSON values.",
+    },
     422: {"model": ErrorOut, "description": "The request's fields do not validate."},
     501: {"model": ErrorOut, "description": "Unsupported request type."},
 }
@@ -72,25 +69,15 @@ async def bot_request(
     """A Poe protocol request: ``query``, ``settings``, ``report_feedback``,
     ``report_reaction`` or ``report_error``."""
     caller = await orchestrator.authorize_bot(name, bearer.credentials if bearer else None)
-    body = await _json_object(request)
-    kind = body.get("type")
-    if not isinstance(kind, str):
-        raise HTTPException(400, "The request has no 'type'.")
-    if kind == "query":
-        query = _validated(fp.QueryRequest, body)
-        _check_ids(
-            message_id=query.message_id,
-            user_id=query.user_id,
-            conversation_id=query.conversation_id,
-        )
-        return sse_response(orchestrator.query_run(caller, query))
-    if kind == "settings":
-        _validated(fp.SettingsRequest, body)
+    body = await bot_bodies(request).read(request)  # parsed and validated in a thread
+    if isinstance(body.model, fp.QueryRequest):
+        return sse_response(orchestrator.query_run(caller, body.model))
+    if body.kind == "settings":
         if caller.from_poe and caller.script.refetch_settings:
             await orchestrator.settings_fetched(caller.script)  # Poe has them now
         return JSONResponse(caller.script.settings.model_dump(mode="json"))
-    if kind in _REPORTS:
-        return await _report(orchestrator, caller, kind, body)
+    if body.kind in _REPORTS and body.model is not None:
+        return await _report(orchestrator, caller, body.kind, body.model)
     raise HTTPException(501, "Unsupported request type")
 
 
@@ -118,66 +105,19 @@ async def bot_page(
     )
 
 
-ID_MAX = 255  # message, user and conversation ids: String(255) columns
-MAX_BODY_DEPTH = 64  # far below pydantic's serialization limit; Poe nests a few levels
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"{text} is out of range")
-    return number
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object that can be stored and sent back as it came: no NaN or
-    Infinity, no lone surrogates, not nested absurdly deep (400 otherwise, never 500)."""
-    try:
-        body = json.loads(await request.body(), parse_constant=_no_constant, parse_float=_finite)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise HTTPException(400, "The body is not JSON.") from None
-    except ValueError as exc:  # NaN, Infinity, 1e400, an int of over 4300 digits
-        raise HTTPException(400, f"The body is not JSON: {exc}.") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "The body is not a JSON object.")
-    problem = find_unstorable(body, MAX_BODY_DEPTH)
-    if problem == "depth":
-        raise HTTPException(400, f"The body is nested more than {MAX_BODY_DEPTH} levels deep.")
-    if problem == "surrogate":
-        raise HTTPException(400, "The body's text must be valid Unicode (no lone surrogates).")
-    return body
-
-
-def _check_ids(**ids: object) -> None:
-    """Poe's ids are stored in columns of ID_MAX characters (PostgreSQL refuses NUL in text):
-    one that cannot be stored is refused here rather than failing the write with a 500."""
-    for field, value in ids.items():
-        if isinstance(value, str) and (len(value) > ID_MAX or "\x00" in value):
-            raise HTTPException(400, f"'{field}' must be at most {ID_MAX} characters, without NUL.")
-
-
-def _validated(model: type[M], body: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
+def bot_bodies(request: Request) -> BotBodies:
+    return request.app.state.bot_bodies  # type: ignore[no-any-return]
 
 
 async def _report(
-    orchestrator: Orchestrator, caller: BotCaller, kind: str, body: dict[str, Any]
+    orchestrator: Orchestrator, caller: BotCaller, kind: str, report: BaseModel
 ) -> JSONResponse:
-    model, label = _REPORTS[kind]
-    report = _validated(model, body)
+    label = _REPORTS[kind]
     data = report.model_dump(mode="json", exclude={"version", "type"})
     message_id = data.get("message_id")
     if kind == "report_error":  # fastapi_poe's client puts it in the metadata
         message_id = report.metadata.get("message_id")  # type: ignore[attr-defined]
-    _check_ids(message_id=message_id)
+    check_ids(message_id=message_id)
     await orchestrator.record_report(
         caller.script, label, message_id if isinstance(message_id, str) else None, data
     )

@@ -171,6 +171,7 @@ class CompileErrorOut(BaseModel):
 # -- runs and reports -------------------------------------------------------------------
 
 MAX_CONSOLE_QUERY_CHARS = 100_000
+MAX_QUERY_MESSAGES = 1000  # a conversation, from the console or from Poe (/bots)
 
 
 class ConsoleRun(_Input):
@@ -179,7 +180,9 @@ class ConsoleRun(_Input):
     user's), exactly one of the two."""
 
     query: str | None = Field(None, max_length=MAX_CONSOLE_QUERY_CHARS)
-    messages: list[fp.ProtocolMessage] | None = Field(None, min_length=1, max_length=1000)
+    messages: list[fp.ProtocolMessage] | None = Field(
+        None, min_length=1, max_length=MAX_QUERY_MESSAGES
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
