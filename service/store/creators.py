@@ -58,7 +58,10 @@ def change_password(
         .where(Creator.id == creator_id, Creator.session_version == version)
         .values(password_hash=password_hash, session_version=Creator.session_version + 1)
     )
-    return version + 1 if result.rowcount else None  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    audit.record(session, creator_id, "password.changed")
+    return version + 1
 
 
 def create_api_token(session: Session, creator: Creator, label: str | None = None) -> str:

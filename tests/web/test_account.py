@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 
 import httpx
+from sqlalchemy import select
 
+from service.store.db import Database
+from service.store.tables import AuditEvent, Creator
 from service.web_session import COOKIE_NAME
 from tests.web.conftest import PASSWORD, MakeVisitor, Visitor
 
@@ -49,7 +52,7 @@ async def test_logged_out_goes_to_login(make_visitor: MakeVisitor) -> None:
 
 
 async def test_password_change_ends_every_other_session(
-    make_visitor: MakeVisitor, visitor: Visitor
+    make_visitor: MakeVisitor, visitor: Visitor, db: Database
 ) -> None:
     other = await make_visitor()
     assert (await other.login(visitor.name)).status_code == 303
@@ -69,6 +72,13 @@ async def test_password_change_ends_every_other_session(
     fresh = await make_visitor()
     assert (await fresh.login(visitor.name, PASSWORD)).status_code == 400
     assert (await fresh.login(visitor.name, NEW_PASSWORD)).status_code == 303
+    with db.transaction() as session:
+        actions = session.scalars(
+            select(AuditEvent.action)
+            .join(Creator, Creator.id == AuditEvent.creator_id)
+            .where(Creator.name == visitor.name)
+        ).all()
+    assert "password.changed" in actions
 
 
 async def test_the_current_password_is_required(visitor: Visitor) -> None:
