@@ -4,7 +4,13 @@ Imports nothing from service/. The service builds a SandboxPool at start-up, pas
 a RunStart and its RunServices, and reads events until the one RunEnd.
 """
 
-from sandbox.errors import BotCallLimit, BotCallRefused, SandboxError, SandboxUnavailable
+from sandbox.errors import (
+    BotCallLimit,
+    BotCallRefused,
+    HttpRefused,
+    SandboxError,
+    SandboxUnavailable,
+)
 from sandbox.extraction import needs_settings_run
 from sandbox.fairness import FairSlots
 from sandbox.host import SandboxPool
@@ -15,6 +21,8 @@ from sandbox.protocol import (
     AttachmentInfo,
     BotCallRequest,
     ChatEvent,
+    HttpHead,
+    HttpRequest,
     Limits,
     MessageFailed,
     RunEnd,
@@ -31,6 +39,9 @@ __all__ = [
     "BotCallRequest",
     "ChatEvent",
     "FairSlots",
+    "HttpHead",
+    "HttpRefused",
+    "HttpRequest",
     "Limits",
     "MessageFailed",
     "Problem",

@@ -2,8 +2,9 @@
 
 SandboxError
 ├── SandboxUnavailable   the template process cannot start or has died
-└── BotCallRefused       raised by RunServices.call_bot; becomes BotCallEnd(error=...)
-    └── BotCallLimit     the run's bot-call budget is spent; BotCallEnd(limit=...)
+├── BotCallRefused       raised by RunServices.call_bot; becomes BotCallEnd(error=...)
+│   └── BotCallLimit     the run's bot-call budget is spent; BotCallEnd(limit=...)
+└── HttpRefused          raised by RunServices.http; becomes HttpEnd(error=..., failure=...)
 """
 
 from __future__ import annotations
@@ -30,3 +31,13 @@ class BotCallLimit(BotCallRefused):
     def __init__(self, bot_name: str, limit: str = "bot_calls") -> None:
         super().__init__(bot_name, f"the run reached its {limit} limit")
         self.limit = limit
+
+
+class HttpRefused(SandboxError):
+    """A script's HTTP request refused or failed; ``message`` is shown to the script and
+    ``failure`` (``protocol.HttpFailure``) picks its client library's exception."""
+
+    def __init__(self, message: str, failure: str = "refused") -> None:
+        super().__init__(message)
+        self.message = message
+        self.failure = failure

@@ -12,6 +12,11 @@ transport). The host answers the child with what these return:
   address, size). Raise ``BotCallRefused("", message)`` on refusal.
 - ``upload(name, contents, content_type, is_inline)``: store an attachment of the response
   and return where it lives (``AttachmentInfo``). Raise like ``fetch``.
+- ``http(request)``: a half-shield script's own HTTP request (``HttpRequest``), performed
+  under the fetch rules and the run's request budget, redirects not followed: an async
+  iterator of the response's ``HttpHead`` first, then its body as ``bytes`` chunks as they
+  arrive (the host forwards each, the child acknowledging, so no body is held whole).
+  Raise ``errors.HttpRefused`` before or while streaming.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Protocol
 
 import fastapi_poe as fp
 
-from sandbox.protocol import AttachmentInfo, BotCallRequest
+from sandbox.protocol import AttachmentInfo, BotCallRequest, HttpHead, HttpRequest
 
 
 class RunServices(Protocol):
@@ -32,3 +37,5 @@ class RunServices(Protocol):
     async def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo: ...
+
+    def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]: ...

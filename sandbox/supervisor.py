@@ -25,6 +25,7 @@ from typing import Any
 
 from sandbox.channel import AsyncChannel, ChannelClosed
 from sandbox.errors import BotCallLimit, BotCallRefused
+from sandbox.http_relay import HttpRelay
 from sandbox.protocol import (
     AttachmentAdded,
     AttachmentInfo,
@@ -35,6 +36,12 @@ from sandbox.protocol import (
     ChatEvent,
     FetchRequest,
     FetchResult,
+    HttpCancel,
+    HttpChunk,
+    HttpEnd,
+    HttpHead,
+    HttpRead,
+    HttpRequest,
     LimitName,
     Message,
     MessageAdded,
@@ -116,6 +123,7 @@ class RunSupervisor:
         self._total_chars = 0
         self._started = False
         self._urls = _conversation_urls(start.conversation)  # attachment URLs it may show
+        self._http = HttpRelay(services, self._reply, lambda: self._final is not None)
 
     async def events(self) -> AsyncIterator[Item]:
         loop = asyncio.get_running_loop()
@@ -258,6 +266,16 @@ class RunSupervisor:
             await self._spawn_transfer(
                 ("request", message.request_id), partial(self._upload, message), upload=True
             )
+        elif isinstance(message, HttpRequest):
+            if self._start.privacy_shield != "half":
+                raise _Violation("HttpRequest in a full-shield run")
+            self._spawn(("http", message.request_id), self._http.serve(message))
+        elif isinstance(message, HttpRead):
+            self._http.read(message.request_id)
+        elif isinstance(message, HttpCancel):
+            task = self._tasks.get(("http", message.request_id))
+            if task is not None:
+                task.cancel(msg="cancelled by the script")
         elif isinstance(message, RunEnd):
             self._end(_sanitized(message), kill=False)
         else:
@@ -340,7 +358,16 @@ class RunSupervisor:
                 self._transfers.release()
             raise
 
-    async def _reply(self, message: BotCallPart | BotCallEnd | FetchResult | UploadResult) -> None:
+    async def _reply(
+        self,
+        message: BotCallPart
+        | BotCallEnd
+        | FetchResult
+        | UploadResult
+        | HttpHead
+        | HttpChunk
+        | HttpEnd,
+    ) -> None:
         with contextlib.suppress(ChannelClosed):  # the reader sees it too and ends the run
             await self._child.channel.send(message)
 

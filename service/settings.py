@@ -121,6 +121,19 @@ class Settings(BaseSettings):
         description="Whether attachment URLs on loopback, private or link-local addresses "
         "may be fetched for a script.",
     )
+    allow_half_shield: bool = Field(
+        True,
+        description="Whether scripts whose header says `# poe: privacy_shield=half` may make "
+        "HTTP requests of their own (through the service); false: they are refused.",
+    )
+    run_max_http_requests: Positive = Field(
+        100, description="HTTP requests one half-shield run may make (redirects count)."
+    )
+    egress_allow: str = Field(
+        "",
+        description="Hosts half-shield scripts may reach, comma-separated patterns "
+        "(`api.openai.com`, `*.example.com`); empty: any public host.",
+    )
 
     @field_validator("database_url")
     @classmethod

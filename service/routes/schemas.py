@@ -214,8 +214,10 @@ class RunSummary(BaseModel):
 
 class TranscriptEvent(BaseModel):
     event: str = Field(
-        description="meta, text, replace_response, file, error or done; transcript_truncated "
-        "where the stored transcript reached SCRIPTBOTS_RUN_MAX_TRANSCRIPT_MB."
+        description="meta, text, replace_response, file, error or done (what the client "
+        "received); http: one HTTP request of a half-shield script (method, host, path, "
+        "status, bytes, duration_ms, error); transcript_truncated where the stored "
+        "transcript reached SCRIPTBOTS_RUN_MAX_TRANSCRIPT_MB."
     )
     data: dict[str, Any]
 

@@ -97,7 +97,7 @@ def refusal_reason(ip: IPAddress) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Pinned:
+class PinnedTarget:
     """A request target with the checked address in place of the host name."""
 
     url: httpx.URL
@@ -105,7 +105,11 @@ class _Pinned:
     server_name: str
 
 
-async def _pin(url: httpx.URL, policy: AddressPolicy | None, resolve: Resolver) -> _Pinned:
+async def pin_target(
+    url: httpx.URL, policy: AddressPolicy | None, resolve: Resolver
+) -> PinnedTarget:
+    """``url`` with its host resolved, every address checked by ``policy`` (None: any is
+    fine) and the first pinned; ``AttachmentError`` naming the refusal. Also egress.py's."""
     if url.scheme not in ("http", "https"):
         raise AttachmentError(f"only http and https URLs can be fetched, not {url.scheme!r}")
     host = url.raw_host.decode("ascii")
@@ -124,7 +128,7 @@ async def _pin(url: httpx.URL, policy: AddressPolicy | None, resolve: Resolver) 
                 what = f"{host} is" if host == str(ip) else f"{host} resolves to {ip},"
                 raise AttachmentError(f"refused to fetch {url}: {what} {reason}")
     pinned = url.copy_with(host=str(addresses[0]), username=None, password=None)
-    return _Pinned(url=pinned, host_header=url.netloc.decode("ascii"), server_name=host)
+    return PinnedTarget(url=pinned, host_header=url.netloc.decode("ascii"), server_name=host)
 
 
 async def fetch_attachment(
@@ -155,7 +159,7 @@ async def fetch_attachment(
     try:
         async with asyncio.timeout(timeout_s):
             for _hop in range(max_redirects + 1):
-                target = await _pin(current, policy, resolve)
+                target = await pin_target(current, policy, resolve)
                 async with (
                     httpx.AsyncClient(
                         verify=ssl_context or tls_context(),

@@ -35,6 +35,7 @@ class BotScript:
     access_key: str | None = field(repr=False)
     # The settings changed since Poe last fetched them (and Poe can fetch them: a key is set).
     refetch_settings: bool = False
+    privacy_shield: str | None = None  # `# poe: privacy_shield=` of the version
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def snapshot(session: Session, script: Script, cipher: AccessKeyCipher) -> BotSc
         settings=version_settings(script, version),
         access_key=cipher.decrypt(stored) if stored else None,
         refetch_settings=script.refetch_settings and stored is not None,
+        privacy_shield=version.privacy_shield,
     )
 
 

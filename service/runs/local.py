@@ -2,8 +2,9 @@
 terminal (no server, no database).
 
 Bot calls go to ``--bot-base`` through the same ``UpstreamBots`` and budget as a query's;
-attachment URLs are fetched by the same fetcher (private addresses allowed: the machine is
-the user's own); the response is followed with the same ``ResponseText`` as the SSE mapping.
+attachment URLs are fetched by the same fetcher, and a half-shield script's own HTTP goes
+through the same egress (private addresses allowed: the machine is the user's own); the
+response is followed with the same ``ResponseText`` as the SSE mapping.
 Attachments the script makes stay in memory, under placeholder URLs.
 """
 
@@ -24,6 +25,8 @@ from sandbox import (
     BotCallRefused,
     BotCallRequest,
     ChatEvent,
+    HttpHead,
+    HttpRequest,
     Limits,
     RunEnd,
     RunStart,
@@ -33,6 +36,7 @@ from sandbox import (
 )
 from service.runs.attachments import UrlFetcher
 from service.runs.botcalls import CallBudget, UpstreamBots
+from service.runs.egress import Egress, EgressPolicy
 from service.runs.response import (
     Appended,
     AttachmentOut,
@@ -41,6 +45,7 @@ from service.runs.response import (
     Rewritten,
     with_failures,
 )
+from service.script_header import read_header
 
 _NO_KEY = "none"  # a local run holds no access key; an empty one is not even a valid header
 
@@ -54,7 +59,11 @@ def run_file(path: str, query: str | None, bot_base: str | None) -> int:
         return 1
     conversation = [{"role": "user", "content": query}] if query is not None else []
     start = RunStart(
-        source=source, bot_name=Path(path).stem, conversation=conversation, limits=Limits()
+        source=source,
+        bot_name=Path(path).stem,
+        conversation=conversation,
+        limits=Limits(),
+        privacy_shield="half" if read_header(source).privacy_shield == "half" else "full",
     )
     try:
         end = asyncio.run(_run(start, LocalServices(bot_base, start.limits), sys.stdout))
@@ -91,6 +100,7 @@ class LocalServices:
         self.attachments: dict[str, bytes] = {}
         self._numbers = itertools.count(1)
         self._fetcher = UrlFetcher(allow_private=True)
+        self._egress = Egress(EgressPolicy(allow_private=True))
         self._bots = None
         if bot_base is not None:
             self._bots = UpstreamBots(
@@ -111,6 +121,9 @@ class LocalServices:
         if url in self.attachments:
             return self.attachments[url]
         return await self._fetcher.fetch(url)
+
+    def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+        return self._egress.http(request)
 
     async def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool

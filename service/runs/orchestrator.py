@@ -51,6 +51,7 @@ from service.metrics import Metrics, PoolFigures
 from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, UpstreamBots, build_query
 from service.runs.conversation import conversation
+from service.runs.egress import Egress, EgressPolicy, HttpRecord
 from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
 from service.runs.extraction import SaveChecks
 from service.runs.filestore import DatabaseAttachmentStore
@@ -120,6 +121,12 @@ class _Run:
     admission: asyncio.Task[bool] | None = None
     rejected: bool = False
     refetch_settings: bool = False  # this run's meta tells Poe to fetch the settings
+    # Its transcript so far (PoeEventStream's): the HTTP requests of the script join it.
+    transcript: list[dict[str, Any]] | None = None
+
+    def record_http(self, record: HttpRecord) -> None:
+        if self.transcript is not None:
+            self.transcript.append({"event": "http", "data": record.entry()})
 
     def row(self, status: str = "running") -> Run:
         return new_run(
@@ -150,6 +157,7 @@ class RunStream:
             refetch_settings=run.refetch_settings,
             max_transcript_bytes=orchestrator.settings.run_max_transcript_mb * 1024 * 1024,
         )
+        run.transcript = self._events.transcript
 
     def __aiter__(self) -> AsyncIterator[SseEvent]:
         return self._iterate()
@@ -196,6 +204,7 @@ class Orchestrator:
             max_bot_calls=settings.run_max_bot_calls,
         )
         self.outgoing = OutgoingClients()  # bot calls and uploads of every run, kept alive
+        self.egress_policy = EgressPolicy.from_settings(settings)
         self._pool_start: asyncio.Task[None] | None = None
         self._recording: set[asyncio.Task[None]] = set()
         self.saves = SaveChecks(pool, self.limits, self._pool_ready)
@@ -399,6 +408,7 @@ class Orchestrator:
                 conversation=conversation(run.query, run.script.settings),
                 limits=self.limits,
                 users=[user.model_dump(mode="json") for user in run.query.users],
+                privacy_shield="half" if run.script.privacy_shield == "half" else "full",
             )
             items_of = self.pool.run(start, self._services(run), self.shutdown.stop)
             async with aclosing(items_of) as items:
@@ -468,6 +478,7 @@ class Orchestrator:
             ),
             UrlFetcher(allow_private=settings.fetch_allow_private),
             run.uploads,
+            Egress(self.egress_policy, record=run.record_http),
             count=self.metrics.egress,
         )
 

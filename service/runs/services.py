@@ -1,18 +1,20 @@
-"""``RunServices`` for one run: its bot calls, attachment fetches and uploads, composed from
-the parts in ``botcalls.py`` and ``attachments.py``; and the run's share of the query's
-bot-call budget.
+"""``RunServices`` for one run: its bot calls, attachment fetches and uploads, and a
+half-shield script's own HTTP, composed from the parts in ``botcalls.py``,
+``attachments.py`` and ``egress.py``; and the run's share of the query's bot-call budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import TypeVar
 
 import fastapi_poe as fp
 
-from sandbox import AttachmentInfo, BotCallRequest
+from sandbox import AttachmentInfo, BotCallRequest, HttpHead, HttpRefused, HttpRequest
 from service.runs.attachments import AttachmentError, AttachmentLimit, CappedUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, CallBudget
+from service.runs.egress import Egress
 
 T = TypeVar("T")
 
@@ -36,16 +38,19 @@ class RunCalls(CallBudget):
 
 class ScriptServices:
     """What the sandbox host may ask of the service during one run (``RunServices``).
-    ``count(kind, outcome)`` hears of each attachment fetch and upload (``Metrics.egress``)."""
+    ``count(kind, outcome)`` hears of each attachment fetch and upload, and of each HTTP
+    request of the script's own (kind ``network``) (``Metrics.egress``)."""
 
     def __init__(
         self,
         router: BotRouter,
         fetcher: UrlFetcher,
         uploader: CappedUploader,
+        egress: Egress,
         *,
         count: Callable[[str, str], None] | None = None,
     ) -> None:
+        self.egress = egress
         self.router = router
         self.fetcher = fetcher
         self.uploader = uploader
@@ -53,6 +58,20 @@ class ScriptServices:
 
     def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         return self.router.call_bot(request)
+
+    async def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+        outcome = "cancelled"
+        try:
+            async with aclosing(self.egress.http(request)) as parts:
+                async for part in parts:
+                    yield part
+            outcome = "ok"
+        except HttpRefused as exc:
+            outcome = exc.failure if exc.failure in ("limit", "refused") else "failed"
+            raise
+        finally:
+            if self.count is not None:
+                self.count("network", outcome)
 
     async def fetch(self, url: str) -> bytes:
         return await self._counted("fetch", self.fetcher.fetch(url))

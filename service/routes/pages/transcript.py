@@ -1,4 +1,5 @@
-"""A run's recorded events (the Poe SSE it sent) → what the creator saw: text, files, errors.
+"""A run's recorded events (the Poe SSE it sent) → what the creator saw: text, files, errors;
+and the HTTP requests a half-shield script made (``http`` entries, issue 10).
 
 The same folding the console's JavaScript does live: ``text`` appends, ``replace_response``
 replaces, ``file`` adds an attachment, ``error`` is shown apart. Attachment URLs other than
@@ -24,11 +25,25 @@ class FileShown:
         return self.content_type.startswith("image/")
 
 
+@dataclass(frozen=True)
+class RequestShown:
+    """One HTTP request of the script: what the record keeps, never headers or bodies."""
+
+    method: str
+    host: str
+    path: str
+    status: int | None
+    bytes: int
+    duration_ms: int
+    error: str | None
+
+
 @dataclass
 class Transcript:
     text: str = ""
     files: list[FileShown] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    requests: list[RequestShown] = field(default_factory=list)
     finished: bool = False
 
 
@@ -48,9 +63,31 @@ def fold_events(events: list[tuple[str, Any]]) -> Transcript:
             attachment = _file(data)
             if attachment is not None:
                 shown.files.append(attachment)
+        elif name == "http":
+            shown.requests.append(_request(data))
         elif name == "done":
             shown.finished = True
     return shown
+
+
+def _request(data: dict[str, Any]) -> RequestShown:
+    def text(key: str) -> str:
+        value = data.get(key)
+        return value if isinstance(value, str) else ""
+
+    def number(key: str) -> int | None:
+        value = data.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return RequestShown(
+        method=text("method"),
+        host=text("host"),
+        path=text("path"),
+        status=number("status"),
+        bytes=number("bytes") or 0,
+        duration_ms=number("duration_ms") or 0,
+        error=text("error") or None,
+    )
 
 
 def safe_url(url: Any) -> str | None:

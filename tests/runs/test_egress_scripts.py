@@ -1,0 +1,298 @@
+"""Half-shield scripts using requests, httpx (sync, async, streamed), urllib and aiohttp, run
+in the real sandbox child, their requests performed by the service's egress against a
+loopback web server (issue 10). The child never has a socket: each request crosses the
+channel, and the body streams back as the script reads it."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator, Iterator
+
+import fastapi_poe as fp
+import pytest
+import pytest_asyncio
+
+from sandbox import AttachmentInfo, BotCallRefused, BotCallRequest, SandboxPool
+from sandbox.protocol import HttpHead, HttpRequest, Limits
+from service.runs.attachments import IPAddress
+from service.runs.egress import Egress, EgressPolicy, HttpRecord
+from tests.sandbox.process.harness import Outcome, run
+from tests.webstandin import WebRecord, serve_web
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LIMITS = Limits(timeout_s=30.0, cpu_s=10, memory_mb=512, max_output_chars=100_000)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def pool() -> AsyncIterator[SandboxPool]:
+    pool = SandboxPool(slots=8, spares=1)
+    await pool.start()
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[tuple[str, WebRecord]]:
+    with serve_web() as served:
+        yield served
+
+
+class EgressServices:
+    """RunServices whose only way out is the service's egress."""
+
+    def __init__(self, egress: Egress) -> None:
+        self.egress = egress
+
+    async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+        raise BotCallRefused(request.bot_name, "no bots here")
+        yield  # pragma: no cover
+
+    async def fetch(self, url: str) -> bytes:
+        raise BotCallRefused("", "no attachments here")
+
+    async def upload(
+        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+    ) -> AttachmentInfo:
+        raise BotCallRefused("", "no attachments here")
+
+    def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+        return self.egress.http(request)
+
+
+async def half(pool: SandboxPool, source: str, base: str, egress: Egress | None = None) -> Outcome:
+    services = EgressServices(egress or Egress(EgressPolicy(allow_private=True)))
+    outcome = await run(
+        pool,
+        f"BASE = {base!r}\n" + source,
+        services=services,
+        limits=LIMITS,
+        privacy_shield="half",
+    )
+    assert outcome.end is not None and outcome.end.status == "ok", outcome.describe()
+    return outcome
+
+
+REQUESTS = """
+import requests
+print(requests.get(BASE + "/hello", timeout=5).text)
+answer = requests.post(BASE + "/echo", json={"n": 1}, headers={"X-Token": "t"}).json()
+print(answer["method"], answer["body"], answer["headers"])
+session = requests.Session()
+session.get(BASE + "/set-cookie")
+print(session.get(BASE + "/echo").json()["cookie"])
+print(requests.get(BASE + "/redirect?to=/hello").text, requests.get(BASE + "/gzip").text[:8])
+missing = requests.get(BASE + "/status/404")
+print(missing.status_code, missing.ok)
+with requests.get(BASE + "/big?mb=2", stream=True) as big:
+    print(sum(len(chunk) for chunk in big.iter_content(65536)))
+"""
+
+
+async def test_requests_get_post_sessions_redirects_and_streams(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    outcome = await half(pool, REQUESTS, base)
+    assert outcome.text.split("\n\n") == [
+        "hello world",
+        """POST {"n": 1} {'x-token': 't'}""",
+        "flavour=ginger",
+        "hello world squeezed",
+        "404 False",
+        str(2 * 1024 * 1024),
+    ]
+
+
+HTTPX_SYNC = """
+import httpx
+print(httpx.get(BASE + "/hello").text)
+with httpx.Client(base_url=BASE, follow_redirects=True) as client:
+    print(client.post("/echo", content=b"raw", params={"q": "1"}).json()["query"])
+    print(client.get("/redirect", params={"to": "/hello"}).text)
+    with client.stream("GET", "/big?mb=1") as response:
+        print(response.status_code, sum(len(c) for c in response.iter_bytes()))
+try:
+    httpx.get(BASE + "/status/500").raise_for_status()
+except httpx.HTTPStatusError as exc:
+    print("status error", exc.response.status_code)
+"""
+
+
+async def test_httpx_sync_get_post_redirects_and_streams(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    outcome = await half(pool, HTTPX_SYNC, base)
+    assert outcome.text.split("\n\n") == [
+        "hello world",
+        "{'q': '1'}",
+        "hello world",
+        f"200 {1024 * 1024}",
+        "status error 500",
+    ]
+
+
+HTTPX_SSE = """
+import asyncio, json, httpx
+
+async def main():
+    words = []
+    async with httpx.AsyncClient() as client:
+        async with client.stream("GET", BASE + "/sse") as response:
+            async for line in response.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                words.append(json.loads(line[6:])["choices"][0]["delta"]["content"])
+                if len(words) == 1:
+                    # The rest is sent only once this arrives: read incrementally, or hang.
+                    await client.get(BASE + "/release")
+        posted = await client.post(BASE + "/echo", json={"a": 2})
+    print("".join(words), posted.json()["body"])
+
+asyncio.run(main())
+"""
+
+
+async def test_httpx_async_reads_a_server_sent_event_stream_incrementally(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, record = web
+    record.release.clear()
+    outcome = await half(pool, HTTPX_SSE, base)
+    assert outcome.text == 'Hello {"a":2}'
+
+
+URLLIB = """
+import json, urllib.request, urllib.error
+print(urllib.request.urlopen(BASE + "/hello", timeout=5).read().decode())
+request = urllib.request.Request(BASE + "/echo", data=b"form=1", method="PUT",
+                                 headers={"X-Mode": "urllib"})
+with urllib.request.urlopen(request) as response:
+    answer = json.loads(response.read())
+    print(response.status, answer["method"], answer["body"], answer["headers"])
+print(urllib.request.urlopen(BASE + "/redirect?to=/hello").read().decode())
+try:
+    urllib.request.urlopen(BASE + "/status/404")
+except urllib.error.HTTPError as exc:
+    print("HTTPError", exc.code)
+"""
+
+
+async def test_urllib_get_put_redirects_and_http_errors(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    outcome = await half(pool, URLLIB, base)
+    assert outcome.text.split("\n\n") == [
+        "hello world",
+        "200 PUT form=1 {'x-mode': 'urllib'}",
+        "hello world",
+        "HTTPError 404",
+    ]
+
+
+AIOHTTP = """
+import asyncio, aiohttp
+
+async def main():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(BASE + "/hello") as response:
+            print(response.status, await response.text())
+        async with session.post(BASE + "/echo", json={"b": 3}) as response:
+            print((await response.json())["body"])
+        async with session.get(BASE + "/redirect?to=/hello") as response:
+            print(await response.text())
+        async with session.get(BASE + "/big?mb=1") as response:
+            size = 0
+            async for chunk in response.content.iter_chunked(65536):
+                size += len(chunk)
+            print(size)
+        async with session.get(BASE + "/status/418") as response:
+            print(response.status)
+
+asyncio.run(main())
+"""
+
+
+async def test_aiohttp_get_post_redirects_and_streams(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    outcome = await half(pool, AIOHTTP, base)
+    assert outcome.text.split("\n\n") == [
+        "200 hello world",
+        '{"b": 3}',
+        "hello world",
+        str(1024 * 1024),
+        "418",
+    ]
+
+
+def loopback_is_public(address: IPAddress) -> str | None:
+    return "a private address" if address == ipaddress.ip_address("127.0.0.2") else None
+
+
+class FixedDns:
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        return [self.answers[host]]
+
+
+REDIRECT_INSIDE = """
+import requests, httpx
+for get in (requests.get, httpx.Client(follow_redirects=True).get):
+    try:
+        get(BASE_PUBLIC + "/redirect?to=" + INSIDE)
+        print("followed")
+    except Exception as exc:
+        print(type(exc).__name__, "private address" in str(exc))
+"""
+
+
+async def test_a_redirect_to_a_private_address_is_refused_when_the_flag_is_off(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    port = base.rsplit(":", 1)[1]
+    dns = FixedDns({"public.example": "127.0.0.1", "internal.example": "127.0.0.2"})
+    records: list[HttpRecord] = []
+    egress = Egress(
+        EgressPolicy(), record=records.append, resolver=dns, address_policy=loopback_is_public
+    )
+    source = (
+        f"BASE_PUBLIC = 'http://public.example:{port}'\n"
+        f"INSIDE = 'http://internal.example:{port}/hello'\n" + REDIRECT_INSIDE
+    )
+    outcome = await half(pool, source, base, egress)
+    assert outcome.text.split("\n\n") == ["ConnectionError True", "ConnectError True"]
+    assert [(r.host.split(":")[0], r.status, r.error) for r in records] == [
+        ("public.example", 302, None),
+        ("internal.example", None, "refused"),
+    ] * 2
+
+
+LIMITED = """
+import requests
+try:
+    requests.get(BASE + "/big?mb=1")
+except requests.RequestException as exc:
+    print(type(exc).__name__, "larger than the limit of 1000 bytes" in str(exc))
+for n in range(3):
+    try:
+        requests.get(BASE + "/hello")
+        print("ok")
+    except requests.ConnectionError as exc:
+        print("refused", "limit of 3 HTTP requests" in str(exc))
+"""
+
+
+async def test_count_and_size_limits_reach_the_script_as_its_clients_errors(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    egress = Egress(EgressPolicy(allow_private=True, max_requests=3, max_response_bytes=1000))
+    outcome = await half(pool, LIMITED, base, egress)
+    assert outcome.text.split("\n\n") == ["ChunkedEncodingError True", "ok", "ok", "refused True"]
