@@ -182,6 +182,10 @@ class PoeEventStream:
         """The run's record of what it sent (``transcript.py``: bounded, rewrites merged)."""
         return self._transcript.entries
 
+    def note(self, event: str, data: dict[str, Any]) -> None:
+        """Add to the record what the run did besides sending (a script's HTTP request)."""
+        self._transcript.add(event, json.dumps(data))
+
     @property
     def chars_out(self) -> int:
         """Characters of the response the client received."""

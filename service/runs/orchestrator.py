@@ -121,12 +121,12 @@ class _Run:
     admission: asyncio.Task[bool] | None = None
     rejected: bool = False
     refetch_settings: bool = False  # this run's meta tells Poe to fetch the settings
-    # Its transcript so far (PoeEventStream's): the HTTP requests of the script join it.
-    transcript: list[dict[str, Any]] | None = None
+    # Its events (and so its transcript): the HTTP requests of the script join it.
+    events: PoeEventStream | None = None
 
     def record_http(self, record: HttpRecord) -> None:
-        if self.transcript is not None:
-            self.transcript.append({"event": "http", "data": record.entry()})
+        if self.events is not None:
+            self.events.note("http", record.entry())
 
     def row(self, status: str = "running") -> Run:
         return new_run(
@@ -157,7 +157,7 @@ class RunStream:
             refetch_settings=run.refetch_settings,
             max_transcript_bytes=orchestrator.settings.run_max_transcript_mb * 1024 * 1024,
         )
-        run.transcript = self._events.transcript
+        run.events = self._events
 
     def __aiter__(self) -> AsyncIterator[SseEvent]:
         return self._iterate()
