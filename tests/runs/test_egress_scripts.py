@@ -296,3 +296,58 @@ async def test_count_and_size_limits_reach_the_script_as_its_clients_errors(
     egress = Egress(EgressPolicy(allow_private=True, max_requests=3, max_response_bytes=1000))
     outcome = await half(pool, LIMITED, base, egress)
     assert outcome.text.split("\n\n") == ["ChunkedEncodingError True", "ok", "ok", "refused True"]
+
+
+HOSTILE = """
+import requests, httpx, urllib.request
+targets = [BASE + "/hello", "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/",
+           "http://[::ffff:127.0.0.1]:1/", "http://2130706433/", "http://metadata.google.internal/"]
+for url in targets:
+    try:
+        requests.get(url, timeout=5)
+        print("reached", url)
+    except requests.ConnectionError as exc:
+        text = str(exc)
+        print("refused" if "refused to fetch" in text or "cannot resolve" in text else text)
+try:
+    httpx.get(BASE + "/echo", headers={"X-A": "1\\r\\nX-Injected: 1"})
+    print("sent")
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+async def test_a_hostile_script_reaches_nothing_inside(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, record = web
+    seen = len(record.requests)
+    outcome = await half(pool, HOSTILE, base, Egress(EgressPolicy()))  # private addresses off
+    lines = outcome.text.split("\n\n")
+    assert lines[:6] == ["refused"] * 6, lines
+    assert lines[6] in ("LocalProtocolError", "ConnectError"), lines  # httpx checks it first
+    assert len(record.requests) == seen
+
+
+SLOW = """
+import requests, httpx
+try:
+    requests.get(BASE + "/slowloris", timeout=30)
+except requests.RequestException as exc:
+    print(type(exc).__name__)  # urllib3 words a read timeout its own way
+with httpx.stream("GET", BASE + "/slowloris") as response:
+    try:
+        for chunk in response.iter_bytes():
+            pass
+    except httpx.TimeoutException as exc:
+        print(type(exc).__name__, "longer than 1.5 seconds" in str(exc))
+"""
+
+
+async def test_a_slowloris_server_costs_a_script_its_request_time_limit_only(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    egress = Egress(EgressPolicy(allow_private=True, timeout_s=1.5, idle_timeout_s=1.0))
+    outcome = await half(pool, SLOW, base, egress)
+    assert outcome.text.split("\n\n") == ["ConnectionError", "ReadTimeout True"]
