@@ -48,6 +48,17 @@ def _session(database: Annotated[Database, Depends(_database)]) -> Iterator[Sess
         yield session
 
 
+READ_AFTER_RUN_WAIT_S = 5.0
+
+
+async def runs_recorded(request: Request) -> None:
+    """Before a route that reads runs opens its transaction: the records this replica is
+    still writing (after their responses) are in. Put it in the route's ``dependencies``,
+    which FastAPI resolves before the parameters' (the session among them)."""
+    await _orchestrator(request).recorded(READ_AFTER_RUN_WAIT_S)
+
+
+RunsRecorded = Depends(runs_recorded)
 SettingsDep = Annotated[Settings, Depends(_settings)]
 DatabaseDep = Annotated[Database, Depends(_database)]
 CipherDep = Annotated[AccessKeyCipher, Depends(_cipher)]

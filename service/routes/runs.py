@@ -15,6 +15,7 @@ from service.routes.deps import (
     CurrentCreatorId,
     OrchestratorDep,
     PaginationDep,
+    RunsRecorded,
     SessionDep,
 )
 from service.routes.schemas import (
@@ -82,7 +83,7 @@ async def console_run(
     return sse_response(stream)
 
 
-@router.get("/{name}/runs")
+@router.get("/{name}/runs", dependencies=[RunsRecorded])
 def list_runs(
     name: NamePath, creator: CurrentCreator, session: SessionDep, page: PaginationDep
 ) -> Page[RunSummary]:
@@ -91,7 +92,7 @@ def list_runs(
     return Page.of(found, page.limit, page.offset, run_summary)
 
 
-@router.get("/{name}/runs/{run_id}")
+@router.get("/{name}/runs/{run_id}", dependencies=[RunsRecorded])
 def get_run(
     name: NamePath, run_id: uuid.UUID, creator: CurrentCreator, session: SessionDep
 ) -> RunOut:

@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -144,7 +144,9 @@ class PoeEventStream:
 
     ``source`` yields the sandbox's output (``Started``, chat events, one final ``RunEnd``).
     It is closed (``aclose``) when the stream ends early, on an output cap or a client that
-    went away, which is how the run behind it learns to stop.
+    went away, which is how the run behind it learns to stop. ``before_done`` is awaited
+    just before ``done`` is sent, ``outcome`` and ``chars_out`` final by then (the run's end
+    is written there, so that the quota no longer counts it when the client has ``done``).
     """
 
     def __init__(
@@ -156,8 +158,10 @@ class PoeEventStream:
         coalesce_s: float = COALESCE_S,
         refetch_settings: bool = False,
         max_transcript_bytes: int = MAX_TRANSCRIPT_BYTES,
+        before_done: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._source = source
+        self._before_done = before_done
         self._meta = meta_event(refetch_settings=refetch_settings)
         self._limits = limits or Limits()
         self._max_events = max_events
@@ -233,6 +237,8 @@ class PoeEventStream:
                 for event in out:
                     yield self._sent(event)
             for event in self._finish():
+                if event.event == "done" and self._before_done is not None:
+                    await self._before_done()  # the run's end is known: tell who needs it
                 yield self._sent(event)
         finally:
             # Shielded: the route's cancel scope must not stop us from ending the run.

@@ -1,5 +1,6 @@
-"""A hosted script as a run needs it, read from the database in one go: its current
-version's source, its effective Poe settings, and its decrypted access key.
+"""A hosted script as a run needs it, read from the database in one SELECT (SQLAlchemy
+Core, on the path of every query): its current version's source, its effective Poe
+settings, and its decrypted access key.
 
 Also the bot endpoint's authentication (SPEC §7): the script's access key, or an API token
 of the script's creator.
@@ -9,16 +10,16 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from typing import Any
 
 import fastapi_poe as fp
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row
 
-from service.bot_settings import version_settings
+from service.bot_settings import effective_settings
 from service.errors import NotFound, Unauthorized
 from service.security import AccessKeyCipher
-from service.store.creators import creator_for_token
-from service.store.scripts import current_version, find_script, get_script
-from service.store.tables import Creator, Script
+from service.store.creators import token_use
+from service.store.scripts import current_bot_row
 
 
 @dataclass(frozen=True)
@@ -40,63 +41,72 @@ class BotScript:
 
 @dataclass(frozen=True)
 class BotCaller:
-    """Who sent a request to a bot URL: ``from_poe`` when it carried the access key."""
+    """Who sent a request to a bot URL: ``from_poe`` when it carried the access key.
+    ``stale_token``: the id of the API token it carried, when its last use is to be noted."""
 
     script: BotScript
     from_poe: bool
+    stale_token: int | None = None
 
 
-def snapshot(session: Session, script: Script, cipher: AccessKeyCipher) -> BotScript:
-    version = current_version(session, script)
-    creator = session.get(Creator, script.creator_id)
-    stored = script.access_key_encrypted
+def snapshot(row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
+    """A ``BotScript`` of a ``store.scripts.current_bot_row``."""
+    stored = row.access_key_encrypted
     return BotScript(
-        id=script.id,
-        name=script.name,
-        creator_id=script.creator_id,
-        creator_name=creator.name if creator is not None else "",
-        version=version.number,
-        source=version.source,
-        settings=version_settings(script, version),
+        id=row.id,
+        name=row.name,
+        creator_id=row.creator_id,
+        creator_name=row.creator_name,
+        version=row.version,
+        source=row.source,
+        settings=effective_settings(
+            row.settings or {},
+            row.bot_dependencies or {},
+            extracted=row.extracted_settings,
+            dynamic_bot_calls=row.dynamic_bot_calls,
+        ),
         access_key=cipher.decrypt(stored) if stored else None,
-        refetch_settings=script.refetch_settings and stored is not None,
-        privacy_shield=version.privacy_shield,
+        refetch_settings=row.refetch_settings and stored is not None,
+        privacy_shield=row.privacy_shield,
     )
 
 
-def find_bot(session: Session, name: str, cipher: AccessKeyCipher) -> BotScript | None:
+def find_bot(connection: Connection, name: str, cipher: AccessKeyCipher) -> BotScript | None:
     """The script named ``name`` (any case, any creator), or None."""
-    script = find_script(session, name)
-    return None if script is None else snapshot(session, script, cipher)
+    row = current_bot_row(connection, name)
+    return None if row is None else snapshot(row, cipher)
 
 
 def own_bot(
-    session: Session, creator_id: int, name: str, cipher: AccessKeyCipher
+    connection: Connection, creator_id: int, name: str, cipher: AccessKeyCipher
 ) -> BotScript | None:
     """``creator_id``'s script named ``name``, or None: the only scripts a bot call of that
     creator's scripts reaches here (SPEC §8, issue 11: another creator's script of that name
     is not run; the call goes to Poe, where that creator publishes it)."""
-    script = find_script(session, name)
-    if script is None or script.creator_id != creator_id:
+    row = current_bot_row(connection, name)
+    if row is None or row.creator_id != creator_id:
         return None
-    return snapshot(session, script, cipher)
+    return snapshot(row, cipher)
 
 
 def creators_bot(
-    session: Session, creator_id: int, name: str, cipher: AccessKeyCipher
+    connection: Connection, creator_id: int, name: str, cipher: AccessKeyCipher
 ) -> BotScript:
     """``creator_id``'s script ``name``; NotFound when absent or someone else's."""
-    return snapshot(session, get_script(session, creator_id, name), cipher)
+    bot = own_bot(connection, creator_id, name, cipher)
+    if bot is None:
+        raise NotFound(f"You have no script named {name[:60]!r}.")
+    return bot
 
 
 def authorize_bot(
-    session: Session, name: str, credential: str | None, cipher: AccessKeyCipher
+    connection: Connection, name: str, credential: str | None, cipher: AccessKeyCipher
 ) -> BotCaller:
     """The script behind ``/bots/{name}`` for a request bearing ``credential``.
 
     NotFound for an unknown name (whatever the credential), Unauthorized unless the
-    credential is the script's access key or an API token of its creator."""
-    bot = find_bot(session, name, cipher)
+    credential is the script's access key or an API token of its creator. Reads only."""
+    bot = find_bot(connection, name, cipher)
     if bot is None:
         raise NotFound(f"There is no bot named {name[:60]!r}.")
     if not credential:
@@ -106,10 +116,10 @@ def authorize_bot(
         )
     if bot.access_key is not None and _same(credential, bot.access_key):
         return BotCaller(bot, from_poe=True)
-    creator = creator_for_token(session, credential)
-    if creator is None or creator.id != bot.creator_id:
+    use = token_use(connection, credential)
+    if use is None or use.creator_id != bot.creator_id:
         raise Unauthorized("Invalid access key")
-    return BotCaller(bot, from_poe=False)
+    return BotCaller(bot, from_poe=False, stale_token=use.token_id if use.stale else None)
 
 
 def _same(given: str, expected: str) -> bool:

@@ -20,6 +20,7 @@ streams every other run meanwhile.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -74,8 +75,9 @@ from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.shutdown import RESTARTING, Shutdown
 from service.sources import CheckedSource
+from service.store.creators import note_token_use
 from service.store.db import Database
-from service.store.runs import RunOutcome, add_report, finish_run, new_run
+from service.store.runs import RunOutcome, add_report, finish_run, mark_finished, new_run
 from service.store.scripts import settings_refetched
 from service.store.tables import Run, utcnow
 
@@ -145,7 +147,8 @@ class _Run:
 
 class RunStream:
     """The Poe events of one run (``SseEvent``: ``.event``, ``.data`` as JSON text).
-    Iterate once; the run is recorded when the iteration ends."""
+    Iterate once; the run's end is written before ``done``, its record when the iteration
+    ends, in a task of its own."""
 
     def __init__(self, orchestrator: Orchestrator, run: _Run) -> None:
         self.run_id = run.id
@@ -156,6 +159,7 @@ class RunStream:
             limits=orchestrator.limits,
             refetch_settings=run.refetch_settings,
             max_transcript_bytes=orchestrator.settings.run_max_transcript_mb * 1024 * 1024,
+            before_done=lambda: orchestrator._mark_finished(run, self._events),
         )
         run.events = self._events
 
@@ -167,8 +171,8 @@ class RunStream:
             async with aclosing(aiter(self._events)) as events:  # type: ignore[type-var]
                 async for event in events:
                     yield event
-        finally:
-            await self._orchestrator._record(self._run, self._events)
+        finally:  # the record is written after the response (its end was, before done)
+            self._orchestrator._record(self._run, self._events)
 
     async def server_sent_events(self) -> AsyncIterator[Any]:
         """The events as sse-starlette objects, for ``routes.sse.sse_response``."""
@@ -206,7 +210,7 @@ class Orchestrator:
         self.outgoing = OutgoingClients()  # bot calls and uploads of every run, kept alive
         self.egress_policy = EgressPolicy.from_settings(settings)
         self._pool_start: asyncio.Task[None] | None = None
-        self._recording: set[asyncio.Task[None]] = set()
+        self._recording: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.saves = SaveChecks(pool, self.limits, self._pool_ready)
         # SQLite runs one writing transaction at a time (BEGIN IMMEDIATE) and makes waiters
         # sleep and retry; queueing this process's run transactions on one thread instead
@@ -246,8 +250,7 @@ class Orchestrator:
 
     async def close(self) -> None:
         """Wait for runs still being recorded, then stop the pool (killing any child)."""
-        if self._recording:
-            await asyncio.wait(set(self._recording), timeout=RECORD_WAIT_S)
+        await self.recorded()
         if self._pool_start is not None:
             await asyncio.wait({self._pool_start})
             await self.pool.close()
@@ -280,16 +283,21 @@ class Orchestrator:
 
     async def authorize_bot(self, name: str, credential: str | None) -> BotCaller:
         """The script behind ``/bots/{name}`` for this credential (NotFound, Unauthorized)."""
-        return await self._in_thread(authorize_bot, name, credential, self.cipher)
+        caller: BotCaller = await self._in_connection(
+            authorize_bot, name, credential, self.cipher, read_only=True
+        )
+        if caller.stale_token is not None:  # at most once a minute per token
+            await self._in_connection(note_token_use, caller.stale_token)
+        return caller
 
     async def find_bot(self, bot_name: str) -> BotScript | None:
         """Any creator's script named ``bot_name`` (for its public page)."""
-        return await self._in_thread(find_bot, bot_name, self.cipher)
+        return await self._in_connection(find_bot, bot_name, self.cipher, read_only=True)
 
     async def find_own_bot(self, creator_id: int, bot_name: str) -> BotScript | None:
         """``creator_id``'s script named ``bot_name``: what a bot call of their scripts
         runs here; any other name goes to Poe (SPEC §8)."""
-        return await self._in_thread(own_bot, creator_id, bot_name, self.cipher)
+        return await self._in_connection(own_bot, creator_id, bot_name, self.cipher, read_only=True)
 
     async def checked_source(self, source: str, bot_name: str, creator_id: int) -> CheckedSource:
         """A source fit to save as ``bot_name``'s, its settings read (``SaveChecks``)."""
@@ -329,7 +337,9 @@ class Orchestrator:
         same run as a Poe query; bot calls use the script's stored access key, if any, and
         attachments are kept by the service."""
         self._refuse_when_draining()
-        script = await self._in_thread(creators_bot, creator_id, script_name, self.cipher)
+        script = await self._in_connection(
+            creators_bot, creator_id, script_name, self.cipher, read_only=True
+        )
         query = fp.QueryRequest(
             version=fp.client.PROTOCOL_VERSION,
             type="query",
@@ -425,7 +435,7 @@ class Orchestrator:
             self.metrics.run_stopped()
 
     def _admit(self, run: _Run) -> bool:
-        with self.db.transaction() as session:
+        with self.db.connection() as session:
             if run.refetch_settings:  # the meta said so already: once is enough
                 settings_refetched(session, run.script.id)
             admitted = admit_run(
@@ -484,41 +494,60 @@ class Orchestrator:
 
     # -- the record -----------------------------------------------------------------------
 
-    async def _record(self, run: _Run, events: PoeEventStream) -> None:
-        """Record the run in a task of its own, so that a cancelled caller cannot stop it."""
-        task = asyncio.get_running_loop().create_task(self._finish(run, events))
-        self._recording.add(task)
-        task.add_done_callback(self._recording.discard)
-        with anyio.CancelScope(shield=True):
-            await asyncio.shield(task)
-
-    async def _finish(self, run: _Run, events: PoeEventStream) -> None:
-        if run.admission is not None:
-            await asyncio.wait({run.admission})  # the row exists, or never will
+    def _outcome(self, run: _Run, events: PoeEventStream) -> RunOutcome:
         outcome = events.outcome or RunEnd("killed", DISCONNECTED)
-        status = "rejected" if run.rejected else outcome.status
-        duration_s = time.monotonic() - run.started_s
-        record = RunOutcome(
-            status=status,
-            duration_ms=round(duration_s * 1000),
+        return RunOutcome(
+            status="rejected" if run.rejected else outcome.status,
+            duration_ms=round((time.monotonic() - run.started_s) * 1000),
             error=describe_end(outcome, self.limits),
             bot_calls=run.budget.used,
             chars_out=events.chars_out,
         )
+
+    async def _mark_finished(self, run: _Run, events: PoeEventStream) -> None:
+        """Before ``done``: the run's row leaves ``running``, so that a client that sends its
+        next query on ``done`` finds its place free, on any replica (the record follows)."""
+        if run.rejected or run.admission is None or not run.admission.done():
+            return
+        try:
+            await self._in_connection(mark_finished, run.id, self._outcome(run, events))
+        except Exception:  # the record after the response tries again
+            logger.exception("could not mark the run finished", extra={"run_id": str(run.id)})
+
+    def _record(self, run: _Run, events: PoeEventStream) -> None:
+        """Record the run in a task of its own, after the response: a cancelled caller
+        cannot stop it, and ``close`` (shutdown) waits for it."""
+        ended = self._outcome(run, events)  # counted now: /metrics right after the response
+        self.metrics.run_ended(ended.status, run.trigger, ended.duration_ms / 1000)
+        task = asyncio.get_running_loop().create_task(self._finish(run, events, ended))
+        self._recording[run.id] = task
+        task.add_done_callback(lambda _: self._recording.pop(run.id, None))
+
+    async def recorded(self, timeout_s: float = RECORD_WAIT_S) -> None:
+        """Wait for the records this process is still writing: a run read right after its
+        response (on this replica) shows its whole transcript."""
+        if self._recording:
+            await asyncio.wait(set(self._recording.values()), timeout=timeout_s)
+
+    async def _finish(self, run: _Run, events: PoeEventStream, record: RunOutcome) -> None:
+        if run.admission is not None:
+            await asyncio.wait({run.admission})  # the row exists, or never will
+        if run.rejected:  # learnt just now (the client left during admission)
+            record = dataclasses.replace(record, status="rejected")
+        status = record.status
         transcript = list(events.transcript)
         try:
             recorded = await retrying(
-                lambda: self._in_thread(finish_run, run.row(status), record, transcript),
+                lambda: self._in_connection(finish_run, run.row(status), record, transcript),
                 what="record run",
                 run_id=str(run.id),
             )
             if not recorded:  # a full disk may still take the row without its transcript
-                await self._in_thread(finish_run, run.row(status), record, [])
+                await self._in_connection(finish_run, run.row(status), record, [])
         except Exception:  # the response is over; the log keeps what the record lost
             logger.exception("could not record run", extra={"run_id": str(run.id)})
         finally:
             self.leases.release(run.id)  # unrecorded, its lease expires: any replica ends it
-        self.metrics.run_ended(status, run.trigger, duration_s)
         started = events.started_after_s
         log_run(
             logger,
@@ -540,5 +569,15 @@ class Orchestrator:
         def call() -> Any:
             with self.db.transaction() as session:
                 return function(session, *args)
+
+        return await anyio.to_thread.run_sync(call, limiter=self._db_limiter)
+
+    async def _in_connection(self, function: Any, *args: Any, read_only: bool = False) -> Any:
+        """``function(connection, *args)`` in one Core transaction, in a worker thread: the
+        query path's statements (``read_only``: on SQLite, without the write lock)."""
+
+        def call() -> Any:
+            with self.db.reading() if read_only else self.db.connection() as connection:
+                return function(connection, *args)
 
         return await anyio.to_thread.run_sync(call, limiter=self._db_limiter)

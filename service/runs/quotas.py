@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.runs.leases import lease_alive
@@ -29,7 +29,9 @@ def stale_after(run_timeout_s: float) -> timedelta:
     return timedelta(seconds=run_timeout_s) + STALE_MARGIN
 
 
-def running_runs(session: Session, creator_id: int, now: datetime, since: datetime) -> int:
+def running_runs(
+    session: Session | Connection, creator_id: int, now: datetime, since: datetime
+) -> int:
     """Running runs of ``creator_id``'s scripts whose process is alive at ``now``: leased
     past it, or without a lease and started after ``since``."""
     return (
@@ -48,7 +50,7 @@ def running_runs(session: Session, creator_id: int, now: datetime, since: dateti
 
 
 def admit_run(
-    session: Session,
+    session: Session | Connection,
     run: Run,
     *,
     creator_id: int,
@@ -58,15 +60,16 @@ def admit_run(
 ) -> bool:
     """Insert ``run`` as ``running``, leased until ``lease_until``, when its creator has a
     free place, else as ``rejected``; True when admitted. Call inside one transaction
-    (``Database.transaction``)."""
+    (``Database.transaction`` or, on the query path, ``Database.connection``): SQLAlchemy
+    Core statements, no unit of work (``run`` is only read)."""
     # Serialise admissions of this creator on PostgreSQL; SQLite renders no FOR UPDATE
     # and holds its database-wide write lock from BEGIN IMMEDIATE instead.
     session.execute(select(Creator.id).where(Creator.id == creator_id).with_for_update())
     now = utcnow()
     since = now - stale_after(run_timeout_s)
     admitted = running_runs(session, creator_id, now, since) < max_concurrent
-    run.status = "running" if admitted else "rejected"
-    run.lease_until = lease_until if admitted else None
-    session.add(run)
-    session.flush()
+    values = {column.key: getattr(run, column.key) for column in Run.__table__.columns}
+    values["status"] = "running" if admitted else "rejected"
+    values["lease_until"] = lease_until if admitted else None
+    session.execute(insert(Run.__table__).values(values))
     return admitted

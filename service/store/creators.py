@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import Connection, Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -147,3 +148,35 @@ def _revoked(session: Session, query: Update) -> bool:
     for token_id, creator_id in rows:
         audit.record(session, creator_id, "token.revoked", token_id)
     return bool(rows)
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """An unrevoked token's owner; ``stale`` when its last use is worth noting again."""
+
+    token_id: int
+    creator_id: int
+    stale: bool
+
+
+def token_use(connection: Connection, token: str) -> TokenUse | None:
+    """``creator_for_token`` for the query path: one SELECT, no write (a read-only
+    transaction); ``note_token_use`` writes the last use when ``stale``."""
+    tokens = ApiToken.__table__
+    row = connection.execute(
+        select(tokens.c.id, tokens.c.creator_id, tokens.c.last_used_at).where(
+            tokens.c.token_hash == hash_api_token(token), tokens.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    stale = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_GRANULARITY
+    return TokenUse(row.id, row.creator_id, stale)
+
+
+def note_token_use(connection: Connection, token_id: int) -> None:
+    connection.execute(
+        update(ApiToken.__table__)
+        .where(ApiToken.__table__.c.id == token_id)
+        .values(last_used_at=utcnow())
+    )

@@ -1,7 +1,8 @@
 """Runs, their transcripts and the reports Poe sends about them.
 
-A run row is written twice: inserted ``running`` when the run is admitted (``quotas.py``
-counts those rows), then completed with its outcome and transcript when it ends. Reads are
+A run row is written three times: inserted ``running`` when the run is admitted
+(``quotas.py`` counts those rows), marked with its outcome before its response's ``done``,
+then completed with its transcript after the response. Reads are
 scoped by script, and scripts by creator (``store/scripts.py``), so a creator only ever
 reaches their own runs.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
@@ -62,30 +63,43 @@ def new_run(
     )
 
 
+def _ending(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "duration_ms": outcome.duration_ms,
+        "error": outcome.error,
+        "bot_calls": outcome.bot_calls,
+        "chars_out": outcome.chars_out,
+    }
+
+
+def mark_finished(connection: Connection | Session, run_id: uuid.UUID, outcome: RunOutcome) -> None:
+    """The run's end, written before its response's ``done``: from then on the quota does
+    not count it (``quotas.py``), whereas its transcript may follow after the response."""
+    runs = Run.__table__
+    connection.execute(update(runs).where(runs.c.id == run_id).values(_ending(outcome)))
+
+
 def finish_run(
-    session: Session,
+    connection: Connection | Session,
     run: Run,
     outcome: RunOutcome,
     transcript: Sequence[dict[str, Any]],
 ) -> None:
     """Complete ``run`` (inserting it if it never got admitted) with its outcome and
-    transcript (``{"event", "data"}`` entries, in order). Nothing when its script is gone."""
-    row = session.get(Run, run.id)
-    if row is None:
-        if session.get(Script, run.script_id) is None:
+    transcript (``{"event", "data"}`` entries, in order). Nothing when its script is gone.
+    SQLAlchemy Core statements: ``run`` is only read."""
+    runs, events = Run.__table__, RunEvent.__table__
+    updated = connection.execute(update(runs).where(runs.c.id == run.id).values(_ending(outcome)))
+    if not updated.rowcount:
+        if connection.scalar(select(Script.id).where(Script.id == run.script_id)) is None:
             return  # the script was deleted meanwhile, its runs with it
-        row = run
-        session.add(row)
-    row.status = outcome.status
-    row.duration_ms = outcome.duration_ms
-    row.error = outcome.error
-    row.bot_calls = outcome.bot_calls
-    row.chars_out = outcome.chars_out
-    session.flush()
-    session.execute(delete(RunEvent).where(RunEvent.run_id == run.id))
+        values = {column.key: getattr(run, column.key) for column in runs.columns}
+        connection.execute(insert(runs).values({**values, **_ending(outcome)}))
+    connection.execute(delete(events).where(events.c.run_id == run.id))
     if transcript:
-        session.execute(
-            RunEvent.__table__.insert(),  # one executemany, not one INSERT per event
+        connection.execute(
+            insert(events),  # one executemany, not one INSERT per event
             [
                 {"run_id": run.id, "seq": seq, "type": entry["event"], "data": entry["data"]}
                 for seq, entry in enumerate(transcript)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from service.errors import NameTaken, NotFound
 from service.names import check_name, is_valid_name, name_key
 from service.sources import CheckedSource
 from service.store.listing import Listing, list_page
-from service.store.tables import Script, ScriptVersion, utcnow
+from service.store.tables import Creator, Script, ScriptVersion, utcnow
 
 
 def create_script(
@@ -153,3 +153,41 @@ def _new_version(script: Script, number: int, source: CheckedSource) -> ScriptVe
         header=dict(source.header.values),
         privacy_shield=source.header.privacy_shield,
     )
+
+
+# -- the query path (SQLAlchemy Core: one statement, no ORM objects) -----------------------
+
+_scripts, _versions = Script.__table__, ScriptVersion.__table__
+_BOT = (
+    select(
+        _scripts.c.id,
+        _scripts.c.name,
+        _scripts.c.creator_id,
+        _scripts.c.settings,
+        _scripts.c.access_key_encrypted,
+        _scripts.c.refetch_settings,
+        _versions.c.number.label("version"),
+        _versions.c.source,
+        _versions.c.bot_dependencies,
+        _versions.c.settings.label("extracted_settings"),
+        _versions.c.dynamic_bot_calls,
+        _versions.c.privacy_shield,
+        Creator.__table__.c.name.label("creator_name"),
+    )
+    .select_from(
+        _scripts.join(
+            _versions,
+            (_versions.c.script_id == _scripts.c.id)
+            & (_versions.c.number == _scripts.c.current_version),
+        ).join(Creator.__table__, Creator.__table__.c.id == _scripts.c.creator_id)
+    )
+    .where(_scripts.c.name_key == bindparam("name_key"))
+)
+
+
+def current_bot_row(connection: Connection, name: str) -> Row[Any] | None:
+    """The script named ``name`` (any case, any owner) at its current version, with its
+    creator's name, or None: what a run of it needs, in one SELECT."""
+    if not is_valid_name(name):
+        return None
+    return connection.execute(_BOT, {"name_key": name_key(name)}).first()

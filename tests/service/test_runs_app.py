@@ -22,7 +22,10 @@ ACCESS_KEY = "PLANTEDaccessKEY0123456789abcdef"
 
 
 async def test_a_run_logs_one_line_without_secrets(
-    client: httpx.AsyncClient, creator: CreatorInfo, caplog: pytest.LogCaptureFixture
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    creator: CreatorInfo,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.INFO, logger=SSE_LOGGER)  # as configure_logging() sets it
@@ -41,6 +44,7 @@ async def test_a_run_logs_one_line_without_secrets(
     )
     assert response.status_code == 200
     assert "PLANTED_SOURCE_MARKERPLANTED_QUERY_TEXT" in response.text  # it did run
+    await app.state.orchestrator.recorded()  # the record (and its log line) follow the response
     (line,) = [r for r in caplog.records if r.getMessage() == "run ended"]
     entry = json.loads(JsonFormatter().format(line))
     assert set(RUN_FIELDS) <= set(entry)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from service.errors import NotFound
-from service.routes.deps import SessionDep
+from service.routes.deps import RunsRecorded, SessionDep
 from service.routes.pages.deps import SignedIn, mark_page
 from service.routes.pages.rendering import page
 from service.routes.pages.transcript import fold_events
@@ -21,7 +21,7 @@ RUNS_PAGE = 50
 router = APIRouter(dependencies=[Depends(mark_page)], include_in_schema=False)
 
 
-@router.get("/scripts/{name}/runs")
+@router.get("/scripts/{name}/runs", dependencies=[RunsRecorded])
 def run_list(
     request: Request,
     name: str,
@@ -34,7 +34,7 @@ def run_list(
     return page(request, "runs.html", script=script, runs=runs, offset=offset, page_size=RUNS_PAGE)
 
 
-@router.get("/scripts/{name}/runs/{run_id}")
+@router.get("/scripts/{name}/runs/{run_id}", dependencies=[RunsRecorded])
 def run_page(
     request: Request, name: str, run_id: str, creator: SignedIn, session: SessionDep
 ) -> Response:
