@@ -26,6 +26,7 @@ from sandbox import TemplatePools
 from service.metrics import Metrics
 from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
+from service.readiness import DiskCheck, directories_to_check
 from service.routes import audit, bots, files, ops, runs, scripts, tokens
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.bot_body import BotBodies
@@ -68,7 +69,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             app.state.cipher = AccessKeyCipher(secret_key)
             app.state.passwords = PasswordHashing()
             app.state.bot_bodies = BotBodies()
-            app.state.readiness = {"database": db.ping}
+            app.state.readiness = {"database": db.ping, "disk": _disk_check(settings)}
             orchestrator = Orchestrator(
                 settings,
                 db,
@@ -118,3 +119,13 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API
     return app
+
+
+def _disk_check(settings: Settings) -> DiskCheck:
+    """The data directory made when missing (a failure shows in /readyz, not here)."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.warning("cannot create the data directory", extra={"error": repr(exc)})
+    directories = directories_to_check(settings.data_dir, settings.database_url)
+    return DiskCheck(directories, settings.data_min_free_mb)

@@ -10,11 +10,19 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SCRIPTBOTS_"
-SECRET_KEY_FILE = Path("var") / "secret.key"
+DATA_DIR = Path("var")
+SECRET_KEY_NAME = "secret.key"
 MIN_SECRET_KEY_CHARS = 16
 
 
@@ -31,9 +39,22 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
     )
 
+    data_dir: Path = Field(
+        DATA_DIR,
+        description="The service's own files: the default SQLite database, the generated "
+        "secret key; /readyz checks that it is writable with DATA_MIN_FREE_MB free.",
+    )
+    data_min_free_mb: int = Field(
+        64,
+        ge=0,
+        le=2**40,
+        description="/readyz fails when the data directory (and a SQLite database's) has "
+        "less free space than this, MiB.",
+    )
     database_url: str = Field(
         "sqlite:///var/scriptbots.db",
-        description="Any SQLAlchemy URL; PostgreSQL (postgresql+psycopg://...) for production.",
+        description="Any SQLAlchemy URL; PostgreSQL (postgresql+psycopg://...) for production; "
+        "by default a SQLite file in DATA_DIR.",
     )
     host: str = Field("127.0.0.1", min_length=1, description="Listen address.")
     port: int = Field(8000, ge=1, le=65535, description="Listen port.")
@@ -43,7 +64,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None,
         description="Encrypts stored access keys and signs sessions; "
-        "generated into var/secret.key on first start when unset.",
+        "generated into DATA_DIR/secret.key on first start when unset.",
     )
     poe_api_base: AnyHttpUrl = Field(
         AnyHttpUrl("https://api.poe.com/bot/"),
@@ -135,6 +156,14 @@ class Settings(BaseSettings):
         "(`api.openai.com`, `*.example.com`); empty: any public host.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _database_in_data_dir(cls, data: Any) -> Any:
+        """No DATABASE_URL: the SQLite file lives in DATA_DIR (var/scriptbots.db unset)."""
+        if isinstance(data, dict) and not data.get("database_url") and data.get("data_dir"):
+            data = {**data, "database_url": f"sqlite:///{Path(data['data_dir'])}/scriptbots.db"}
+        return data
+
     @field_validator("database_url")
     @classmethod
     def _parseable_url(cls, value: str) -> str:
@@ -184,7 +213,7 @@ def _one_line(exc: ValidationError) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, ``.env`` and ``overrides``, with a secret key.
 
-    When no SECRET_KEY is configured, one is read from (or created in) var/secret.key,
+    When no SECRET_KEY is configured, one is read from (or created in) DATA_DIR/secret.key,
     mode 0600, so restarts keep decrypting stored access keys.
     """
     try:
@@ -192,11 +221,12 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
     if settings.secret_key is None:
-        settings = settings.model_copy(update={"secret_key": SecretStr(_stored_secret_key())})
+        key = _stored_secret_key(settings.data_dir / SECRET_KEY_NAME)
+        settings = settings.model_copy(update={"secret_key": SecretStr(key)})
     return settings
 
 
-def _stored_secret_key(path: Path = SECRET_KEY_FILE) -> str:
+def _stored_secret_key(path: Path) -> str:
     try:
         key = path.read_text().strip()
     except FileNotFoundError:

@@ -14,14 +14,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from service.metrics import CONTENT_TYPE, Metrics
+from service.readiness import NotReady
 from service.runs.orchestrator import Orchestrator
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 5
 
-# A readiness check raises (or returns False) when its part cannot serve. The lifespan
-# registers them in ``app.state.readiness``: "database" now, the sandbox pool next.
+# A readiness check raises (``NotReady`` with a reason, shown) or returns False when its
+# part cannot serve. The lifespan registers them in ``app.state.readiness``: "database",
+# "disk" (service/readiness.py) and, once started, "sandbox".
 ReadinessCheck = Callable[[], Awaitable[bool | None] | bool | None]
 
 
@@ -33,7 +35,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "A part is not ready."}})
 async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, ReadinessCheck] = request.app.state.readiness
-    results = {name: await _passes(name, check) for name, check in checks.items()}
+    reasons: dict[str, str] = {}
+    results = {name: await _passes(name, check, reasons) for name, check in checks.items()}
     ready = all(results.values())
     body: dict[str, object] = {
         "status": "ready" if ready else "not ready",
@@ -47,8 +50,14 @@ async def readyz(request: Request) -> JSONResponse:
             "protections": {p.name: "active" for p in sandbox.active}
             | {p.name: f"missing: {p.detail}" for p in sandbox.missing},
         }
+    if reasons:
+        body["reasons"] = reasons
     if not ready:
-        failing = ", ".join(name for name, ok in results.items() if not ok)
+        failing = ", ".join(
+            f"{name} ({reasons[name]})" if name in reasons else name
+            for name, ok in results.items()
+            if not ok
+        )
         body["detail"] = f"Not ready: {failing}."
     return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -60,7 +69,8 @@ async def metrics(request: Request) -> Response:
     return Response(figures.render(), media_type=CONTENT_TYPE)
 
 
-async def _passes(name: str, check: ReadinessCheck) -> bool:
+async def _passes(name: str, check: ReadinessCheck, reasons: dict[str, str]) -> bool:
+    """Whether ``check`` passes; a ``NotReady`` it raises puts its reason in ``reasons``."""
     try:
         with anyio.fail_after(CHECK_TIMEOUT_S):
             if inspect.iscoroutinefunction(check):
@@ -69,6 +79,10 @@ async def _passes(name: str, check: ReadinessCheck) -> bool:
                 result = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
             if inspect.isawaitable(result):
                 result = await result
+    except NotReady as exc:
+        reasons[name] = str(exc)
+        logger.warning("not ready", extra={"check": name, "reason": str(exc)})
+        return False
     except Exception as exc:  # a failing check is an answer, not an error
         logger.warning("readiness check failed", extra={"check": name, "error": repr(exc)})
         return False

@@ -536,6 +536,6 @@ async def test_database_down_answers_503_and_not_ready(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             ready = await http.get("/readyz")
-            assert ready.json()["checks"] == {"database": "failing"}
+            assert ready.json()["checks"] == {"database": "failing", "disk": "ok"}
             assert_error(ready, 503)
             assert_error(await http.get("/api/v1/scripts", headers=creator.headers), 503)

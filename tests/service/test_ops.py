@@ -14,7 +14,10 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 async def test_readyz_checks_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "disk": "ok"},
+    }
 
 
 async def test_readyz_answers_503_while_a_registered_part_is_not_ready(
@@ -31,7 +34,7 @@ async def test_readyz_answers_503_while_a_registered_part_is_not_ready(
     app.state.readiness["sandbox"] = sandbox_pool_warm
     response = await client.get("/readyz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "sandbox": "failing"}
+    assert response.json()["checks"] == {"database": "ok", "disk": "ok", "sandbox": "failing"}
     assert "sandbox" in response.json()["detail"]
     warm = True
     assert (await client.get("/readyz")).status_code == 200

@@ -90,7 +90,7 @@ async def test_readyz_waits_for_a_warm_sandbox_and_metrics_count_runs(
                 while (ready := await client.get("/readyz")).status_code != 200:
                     await asyncio.sleep(0.05)
             body = ready.json()
-            assert body["checks"] == {"database": "ok", "sandbox": "ok"}
+            assert body["checks"] == {"database": "ok", "disk": "ok", "sandbox": "ok"}
             assert body["sandbox"]["warm"] is True
             assert set(body["sandbox"]["protections"]) >= {"seccomp", "rlimits"}
             name = unique_name()

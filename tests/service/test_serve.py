@@ -29,7 +29,7 @@ def test_serve_migrates_then_answers_http(tmp_path: Path) -> None:
         while (ready := httpx.get(f"{base}/readyz").json())["status"] != "ready":
             assert time.monotonic() < deadline, ready
             time.sleep(0.05)
-        assert ready["checks"] == {"database": "ok", "sandbox": "ok"}
+        assert ready["checks"] == {"database": "ok", "disk": "ok", "sandbox": "ok"}
         headers = _token(tmp_path, env)
         name = unique_name()
         created = httpx.post(
