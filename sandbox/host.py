@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sandbox.channel import AsyncChannel, FrameRate
+from sandbox.compiled import CompiledSources
 from sandbox.errors import SandboxUnavailable
 from sandbox.isolation.status import (
     EXIT_ISOLATION_BASE,
@@ -92,6 +93,7 @@ class SandboxPool:
         frame_rate: FrameRate | None = None,
         unrestricted_for_tests: bool = False,
         warm: bool = False,
+        compiled: CompiledSources | None = None,
     ) -> None:
         if unrestricted_for_tests and "PYTEST_CURRENT_TEST" not in os.environ:
             raise RuntimeError("unrestricted_for_tests is for the test suite only")
@@ -102,6 +104,7 @@ class SandboxPool:
         self._spare_target = min(spares, slots)
         self._unrestricted = unrestricted_for_tests
         self._warm = warm  # its template preimports the heavy packages (sandbox/pools.py)
+        self.compiled = compiled or CompiledSources()
         self._template: TemplateProcess | None = None
         self._report: dict[str, tuple[bool, str]] = {}
         self._ids = itertools.count(1)
@@ -186,6 +189,10 @@ class SandboxPool:
 
         Raises SandboxUnavailable before the first event if no child can be had. Closing the
         iterator early (a client that went away) kills the child."""
+        if start.mode == "query" and start.code is None and not self._unrestricted:
+            code = self.compiled.code_for(start.source)  # None the first time
+            if code is not None:
+                start = dataclasses.replace(start, code=code)
         child = await self._lease(start.limits)
         supervisor = RunSupervisor(child, start, services, _describe_failure, stop)
         events = supervisor.events()

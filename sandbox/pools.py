@@ -18,6 +18,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
+from sandbox.compiled import CompiledSources
 from sandbox.host import SandboxPool
 from sandbox.isolation.status import SandboxStatus
 from sandbox.policy.modules import wants_warm
@@ -33,8 +34,9 @@ class TemplatePools:
     """Runs scripts on the lean or the warm template's pool, whichever the source needs."""
 
     def __init__(self, *, slots: int = 128, spares: int = 2, warm_spares: int = 1) -> None:
-        self.lean = SandboxPool(slots=slots, spares=spares)
-        self.warm = SandboxPool(slots=slots, spares=warm_spares, warm=True)
+        self.compiled = CompiledSources()  # one cache for both: a script may change pools
+        self.lean = SandboxPool(slots=slots, spares=spares, compiled=self.compiled)
+        self.warm = SandboxPool(slots=slots, spares=warm_spares, warm=True, compiled=self.compiled)
         self._warm_start: asyncio.Task[None] | None = None
         self.runs_by_template: Counter[str] = Counter()
 

@@ -121,6 +121,9 @@ class RunStart:
     limits: Limits = field(default_factory=Limits)
     users: list[dict[str, Any]] = field(default_factory=list)
     mode: RunMode = "query"
+    # ``source`` compiled by the host's restricted compiler (``compiled.py``), marshalled:
+    # the child runs it instead of compiling the source again. Query runs only.
+    code: bytes | None = None
     privacy_shield: PrivacyShield = "full"
 
 

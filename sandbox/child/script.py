@@ -7,6 +7,7 @@ script raises (SystemExit and KeyboardInterrupt included) becomes the run's RunE
 from __future__ import annotations
 
 import builtins
+import marshal
 import sys
 import typing
 from types import CodeType, ModuleType
@@ -43,7 +44,9 @@ def run_script(start: RunStart, port: HostPort, *, unrestricted: bool = False) -
             settings_run=settings_run,
         )
         source = settings_run_source(start.source) if settings_run else start.source
-        code, script_vars = _prepare(source, namespace, unrestricted)
+        code, script_vars = _prepare(
+            source, None if settings_run else start.code, namespace, unrestricted
+        )
         if settings_run:  # the main block is cut off anyway; this is what the script sees
             script_vars["__name__"] = SETTINGS_RUN_NAME
             # Its classes' __module__: dataclasses looks the module up for string annotations.
@@ -99,10 +102,13 @@ def rehearse(source: str = REHEARSAL_SOURCE) -> RunEnd:
 
 
 def _prepare(
-    source: str, namespace: ScriptNamespace, unrestricted: bool
+    source: str, compiled: bytes | None, namespace: ScriptNamespace, unrestricted: bool
 ) -> tuple[CodeType, dict[str, Any]]:
     if not unrestricted:
-        code = compile_script(source)
+        # The host's compiler made ``compiled`` from this very source (sandbox/compiled.py).
+        code = marshal.loads(compiled) if compiled else compile_script(source)
+        if not isinstance(code, CodeType):
+            raise TypeError("the host sent no code object")
         script_vars = script_globals(
             poe=namespace.poe, print_function=namespace.print, input_function=namespace.input
         )

@@ -84,3 +84,23 @@ async def test_many_short_queries_at_once(any_service: Service) -> None:
     name = any_service.script(creator, 'print("ok")')
     answers = await asyncio.gather(*(ask(any_service, name, creator.token, "x") for _ in range(8)))
     assert answers == ["ok"] * 8
+
+
+async def test_a_new_version_answers_at_once_after_the_old_one_was_cached(
+    any_service: Service,
+) -> None:
+    # Compiled code is kept per source (sandbox/compiled.py): a new version, or an old one
+    # restored, must answer as its own source says, however often the last one ran.
+    creator = any_service.creator()
+    name = any_service.script(creator, 'print("version one")\n')
+    for _ in range(3):
+        assert await ask(any_service, name, creator.token, "x") == "version one"
+    changed = any_service.api(
+        "PATCH", f"/scripts/{name}", creator, json={"source": 'print("version two")\n'}
+    )
+    assert changed.status_code == 200, changed.text
+    for _ in range(3):
+        assert await ask(any_service, name, creator.token, "x") == "version two"
+    restored = any_service.api("POST", f"/scripts/{name}/versions/1/restore", creator)
+    assert restored.status_code in (200, 201), restored.text
+    assert await ask(any_service, name, creator.token, "x") == "version one"
