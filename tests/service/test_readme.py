@@ -88,3 +88,20 @@ def test_curl_tour_works_verbatim(tmp_path: Path) -> None:
     assert '"version":3' in restored and "Hello from a script bot" in restored
     assert deleted == "204"
     assert '"detail"' in gone
+
+
+def test_accounts_tokens_work_verbatim(tmp_path: Path) -> None:
+    (snippet,) = _blocks("sh", "Accounts")
+    revoked = (
+        '\ncurl -sS "$API/tokens" -H "Authorization: Bearer $(echo "$CI" | python3 -c '
+        "'import json, sys; print(json.load(sys.stdin)[\"token\"])')\" -w ' %{http_code}\\n'\n"
+    )
+    with tour_server(tmp_path) as (_, run_shell):
+        done = run_shell(snippet + revoked)
+    assert done.returncode == 0, done.stderr
+    created, listed, deleted, refused = done.stdout.splitlines()
+    assert created.startswith('{"id":') and '"token":"sb_' in created
+    token = created.split('"token":"')[1].split('"')[0]
+    assert '"label":"ci"' in listed and '"total":2' in listed and token not in listed
+    assert deleted == "204"
+    assert refused.endswith(" 401") and "revoked" in refused
