@@ -205,7 +205,8 @@ async def test_output_written_just_before_exit_is_never_lost(pool: SandboxPool) 
     start = RunStart(source=source, bot_name="b", limits=limits)
     events = pool.run(start, TestServices())
     assert isinstance(await asyncio.wait_for(events.__anext__(), 30), Started)
-    (child,) = [c for c in pool._children.values() if c.leased]
+    # This run's child: the newest leased one (an earlier run's may not have exited yet).
+    child = max((c for c in pool._children.values() if c.leased), key=lambda c: c.run_id)
     await asyncio.wait_for(asyncio.shield(child.exited), 30)  # consume nothing meanwhile
     received = [event async for event in events]
     assert received[-1] == RunEnd("ok"), received[-1]
