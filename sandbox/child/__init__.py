@@ -66,7 +66,6 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
     clients.install(connector)
     port.send(Started())
     try:
-        port.start()
         end = run_script(start, port, unrestricted=unrestricted)
     except BaseException as exc:  # a signal handler's exception, say
         end = ending(exc)

@@ -41,7 +41,11 @@ from sandbox.protocol import (
     UploadResult,
 )
 
-EXIT_HOST_GONE = 0  # nothing to report: the host closed the channel or spoke nonsense
+EXIT_HOST_GONE = 0
+# Taken before the child's thread limit wraps Thread.start (sandbox/child/__init__.py).
+_START_THREAD = (
+    threading.Thread.start
+)  # nothing to report: the host closed the channel or spoke nonsense
 
 
 class _Waiter:
@@ -96,7 +100,9 @@ class _CallStream:
 
 
 class ChannelPort:
-    """A thread-safe HostPort; ``start()`` begins reading answers from the host."""
+    """A thread-safe HostPort. The host only ever answers (bot call parts, fetch, upload
+    and HTTP results), so the thread that reads its answers starts with the first request:
+    a run that asks for nothing never pays for it (issue 15)."""
 
     def __init__(self, channel: SyncChannel) -> None:
         self._channel = channel
@@ -105,9 +111,16 @@ class ChannelPort:
         self._calls: dict[int, _CallStream] = {}
         self._waiters: dict[int, _Waiter] = {}
         self._http: dict[int, ChannelStream] = {}
+        self._reader: threading.Thread | None = None
 
-    def start(self) -> None:
-        threading.Thread(target=self._read_loop, name="channel-reader", daemon=True).start()
+    def _reading(self) -> None:
+        """Start the reader, once, before the first request that expects an answer."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read_loop, name="channel-reader", daemon=True
+                )
+                _START_THREAD(self._reader)  # one of the run's allowed threads, never refused
 
     def send(self, message: Any) -> None:
         try:
@@ -125,6 +138,7 @@ class ChannelPort:
         stream = _CallStream(self, call_id, request.bot_name)
         with self._lock:
             self._calls[call_id] = stream
+        self._reading()
         self.send(BotCallStart(call_id, request))
         return stream
 
@@ -157,6 +171,7 @@ class ChannelPort:
         with self._lock:
             self._http[request_id] = stream
         request: HttpRequest = make(request_id)
+        self._reading()
         self.send(request)
         return stream
 
@@ -175,6 +190,7 @@ class ChannelPort:
         waiter = _Waiter()
         with self._lock:
             self._waiters[request_id] = waiter
+        self._reading()
         self.send(make(request_id))
         waiter.event.wait()
         return waiter.result
