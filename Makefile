@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench system-deps clean
+.PHONY: run test lint format bench bench-scale system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_start
 	$(BIN)/python -m benchmarks.compile_source
 	$(BIN)/python -m benchmarks.http_query
+
+# N hello-world queries at once on SQLite and PostgreSQL: BENCH_QUERIES=500 by default.
+BENCH_QUERIES ?= 500
+bench-scale: $(STAMP) system-deps
+	$(BIN)/python -m benchmarks.scale --queries $(BENCH_QUERIES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

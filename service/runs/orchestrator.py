@@ -76,7 +76,7 @@ from service.settings import Settings
 from service.shutdown import RESTARTING, Shutdown
 from service.sources import CheckedSource
 from service.store.creators import note_token_use
-from service.store.db import Database
+from service.store.db import QUERY_THREADS, Database
 from service.store.runs import RunOutcome, add_report, finish_run, mark_finished, new_run
 from service.store.scripts import settings_refetched
 from service.store.tables import Run, utcnow
@@ -215,8 +215,9 @@ class Orchestrator:
         # SQLite runs one writing transaction at a time (BEGIN IMMEDIATE) and makes waiters
         # sleep and retry; queueing this process's run transactions on one thread instead
         # keeps the first event of hundreds of queries at once well within Poe's 5 s.
+        # On a server database, a few threads at once (QUERY_THREADS, store/db.py).
         sqlite = db.engine.dialect.name == "sqlite"
-        self._db_limiter = anyio.CapacityLimiter(1) if sqlite else None
+        self._db_limiter = anyio.CapacityLimiter(1 if sqlite else QUERY_THREADS)
         self.shutdown = Shutdown(settings.shutdown_grace_s)
         self.leases = RunLeases(
             db,

@@ -18,17 +18,31 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
+# A server database (PostgreSQL): the query path's transactions run in at most QUERY_THREADS
+# worker threads at once (runs/orchestrator.py). More threads only fight over the GIL with
+# the event loop: at 500 queries at once, 40 threads (anyio's default) sent half the meta
+# events later than 5 s, 4 threads a quarter (benchmarks/scale.py). The pool holds a
+# connection for each of them and for everything else (pages, REST, leases) beside them,
+# and a request that cannot get one within POOL_TIMEOUT_S answers 503.
+QUERY_THREADS = 4
+POOL_SIZE = 12
+POOL_OVERFLOW = 8
+POOL_TIMEOUT_S = 10
 
 
 def make_engine(database_url: str) -> Engine:
     url = make_url(database_url)
     backend = url.get_backend_name()
+    pool: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": POOL_SIZE,
+        "max_overflow": POOL_OVERFLOW,
+        "pool_timeout": POOL_TIMEOUT_S,
+    }
     if backend == "postgresql" and "connect_timeout" not in url.query:
-        return create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
-        )
+        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **pool)
     if backend != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, **pool)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
