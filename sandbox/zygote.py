@@ -120,6 +120,7 @@ class Template:
         self.forker: namespaces.PidNamespaceForker | None = None
         self.cgroups: cgroups.Cgroups | None = None
         self.uids: ids.UidBlock | None = None
+        self.seccomp_filter: Any = None  # the probe builds its own
         if self.root:
             try:
                 namespaces.enter_template_network()
@@ -153,6 +154,21 @@ class Template:
             detail = f"a uid/gid of its own per slot ({self.uids.first}-{last}), no groups"
             report["unprivileged_uid"] = (True, detail)
         self.enabled = frozenset(name for name, (ok, _) in report.items() if ok)
+        self.seccomp_filter = self._compiled_seccomp()
+
+    def _compiled_seccomp(self) -> Any:
+        """The children's seccomp filter, built once here: each child is pid 1 of its own
+        namespace, so one program fits them all (without the namespace, each builds its
+        own). None when it cannot be had: the children build it then."""
+        from sandbox.isolation import seccomp
+
+        if not {"seccomp", "pid_namespace"} <= self.enabled:
+            return None
+        try:
+            return seccomp.compile_filter(1)
+        except OSError as exc:
+            print(f"sandbox template: seccomp filter not precompiled: {exc}", file=sys.stderr)
+            return None
 
     def _setup(self, channel_fd: int, slot: int, limits: Any, enabled: frozenset[str]) -> Any:
         from sandbox.isolation.plan import Setup
@@ -172,6 +188,7 @@ class Template:
             as_user=not self.root,
             landlock_abi=self.landlock_abi,
             libraries=self.libraries,
+            seccomp_filter=self.seccomp_filter,
         )
 
     def _probe(self) -> None:

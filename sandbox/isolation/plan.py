@@ -54,6 +54,8 @@ class Setup:
     as_user: bool = False  # not root: make a user namespace to be allowed the others
     landlock_abi: int = 0
     libraries: tuple[str, ...] = ()  # read-only in the child (filesystem.library_dirs)
+    # Built once by the template for children that are pid 1 (seccomp.compile_filter).
+    seccomp_filter: seccomp.CompiledFilter | None = None
 
 
 def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> None:
@@ -172,6 +174,9 @@ def isolate(setup: Setup, report: dict[str, tuple[bool, str]] | None = None) -> 
     step("landlock", restrict_landlock)
 
     def filter_syscalls() -> str:
+        compiled = setup.seccomp_filter
+        if compiled is not None and compiled.own_pid == os.getpid():
+            return seccomp.describe(seccomp.load_compiled(compiled))
         return seccomp.describe(seccomp.install(os.getpid()))
 
     step("seccomp", filter_syscalls)

@@ -10,10 +10,16 @@ Syscalls of another ABI (i386 ``int 0x80``, x32) kill the process.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
+import os
 import platform
+from dataclasses import dataclass
 
 import pyseccomp as sc
+
+from sandbox.isolation import _libc
 
 _CLONE_THREAD = 0x00010000
 _CLONE_NAMESPACES = (
@@ -137,9 +143,66 @@ DENIED: dict[str, tuple[str, ...]] = {
 _DENIED_NUMBERS_X86_64 = {"open_tree_attr": 467}
 
 
+@dataclass(frozen=True)
+class CompiledFilter:
+    """The filter for a process whose pid is ``own_pid``, as the kernel's BPF program:
+    built once in the template (libseccomp takes milliseconds to build one, every run
+    did; issue 15) and loaded by each child with one ``prctl``."""
+
+    program: bytes
+    own_pid: int
+    unknown: tuple[str, ...]
+
+
 def install(own_pid: int) -> list[str]:
-    """Load the filter for this process (all threads). Returns the names libseccomp did not
-    know and that therefore stay unfiltered (for the status report)."""
+    """Build and load the filter for this process (and the threads it starts). Returns the
+    names libseccomp did not know and that therefore stay unfiltered (for the status)."""
+    f, unknown = _build(own_pid)
+    f.load()
+    return unknown
+
+
+def compile_filter(own_pid: int) -> CompiledFilter:
+    """``install``'s filter as a BPF program, for processes whose pid will be ``own_pid``
+    (1: each child is pid 1 of a namespace of its own)."""
+    f, unknown = _build(own_pid)
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "wb") as pipe:
+            f.export_bpf(pipe)
+        with os.fdopen(read_end, "rb") as pipe:
+            program = pipe.read()
+    finally:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    if not program or len(program) % _BPF_INSTRUCTION_BYTES:
+        raise OSError("libseccomp exported no BPF program")
+    return CompiledFilter(program, own_pid, tuple(unknown))
+
+
+def load_compiled(compiled: CompiledFilter) -> list[str]:
+    """Load a ``compile_filter`` program in this process, as ``install`` would."""
+    if os.getpid() != compiled.own_pid:
+        raise OSError(f"the filter was compiled for pid {compiled.own_pid}, not {os.getpid()}")
+    buffer = ctypes.create_string_buffer(compiled.program, len(compiled.program))
+    program = _SockFprog(len(compiled.program) // _BPF_INSTRUCTION_BYTES, ctypes.addressof(buffer))
+    _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1)  # the kernel's condition, as libseccomp sets it
+    _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(program))
+    return list(compiled.unknown)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_BPF_INSTRUCTION_BYTES = 8  # struct sock_filter
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+
+
+def _build(own_pid: int) -> tuple[sc.SyscallFilter, list[str]]:
     deny = sc.ERRNO(errno.EPERM)
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, sc.KILL_PROCESS)
@@ -180,9 +243,7 @@ def install(own_pid: int) -> list[str]:
     # Injecting keystrokes into a terminal (none is open, but never).
     for request in (_TIOCSTI, _TIOCLINUX):
         rule(deny, "ioctl", sc.Arg(1, sc.EQ, request))
-
-    f.load()
-    return unknown
+    return f, unknown
 
 
 def describe(unknown: list[str]) -> str:
