@@ -113,7 +113,9 @@ class BotCallRequest:
 class RunStart:
     """What to run. ``conversation`` is the query's messages (``fp.ProtocolMessage`` dumps),
     oldest first; empty when the run was started without a query (``poe.query`` raises).
-    ``users`` are the query's users (``fp.User`` dumps), for ``poe.default_chat.user_members``."""
+    ``users`` are the query's users (``fp.User`` dumps), for ``poe.default_chat.user_members``.
+    ``environment`` holds the script's secrets; the host redacts their values from the run's
+    output and errors."""
 
     source: str
     bot_name: str
@@ -125,6 +127,8 @@ class RunStart:
     # the child runs it instead of compiling the source again. Query runs only.
     code: bytes | None = None
     privacy_shield: PrivacyShield = "full"
+    #: The script's secrets: the run's ``os.environ`` (and nowhere else in the child).
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

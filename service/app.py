@@ -27,7 +27,7 @@ from service.metrics import Metrics
 from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
 from service.readiness import DiskCheck, directories_to_check
-from service.routes import audit, bots, files, ops, runs, scripts, tokens
+from service.routes import audit, bots, files, ops, runs, scripts, secrets, tokens
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.bot_body import BotBodies
 from service.routes.errors import install_error_handlers
@@ -112,6 +112,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(scripts.router)
+    app.include_router(secrets.router)
     app.include_router(runs.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)

@@ -4,6 +4,7 @@
     ├── NotFound          no such object for this creator (script, version, run, creator)
     ├── NameTaken         a script or creator name is already in use (case-insensitive)
     ├── InvalidName       a name that breaks the naming rule
+    ├── InvalidSecret     a script secret's name or value breaks its rule, or too many
     ├── SourceRejected    the source does not compile under the sandbox policy
     │   └── SettingsFailed    it failed while its settings were read (saving runs it)
     ├── SourceTooLarge    the source is over the size limit
@@ -39,6 +40,10 @@ class NameTaken(ScriptbotsError):
 
 
 class InvalidName(ScriptbotsError):
+    pass
+
+
+class InvalidSecret(ScriptbotsError):
     pass
 
 

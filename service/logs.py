@@ -46,6 +46,9 @@ def configure_logging(level: int = logging.INFO) -> None:
     # sse-starlette logs every chunk it sends at DEBUG: the responses of runs, which are
     # the users' to see, not the logs'.
     logging.getLogger(SSE_LOGGER).setLevel(logging.INFO)
+    # httpx logs each request's full URL at INFO: a half-shield script's URLs may carry its
+    # secrets (issue 10), and are the script's business, not the log's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # The one line per run (STYLE: logging). Only these fields are written, whatever a caller

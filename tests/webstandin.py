@@ -60,6 +60,10 @@ def web_app(record: WebRecord) -> FastAPI:
             }
         )
 
+    @app.get("/anything/{rest:path}")
+    async def anything(rest: str) -> PlainTextResponse:
+        return PlainTextResponse(f"got {rest}")
+
     @app.get("/set-cookie")
     async def set_cookie() -> PlainTextResponse:
         response = PlainTextResponse("set")

@@ -64,6 +64,7 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
         ChannelConnector(port.open_http) if start.privacy_shield == "half" else RefusingConnector()
     )
     clients.install(connector)
+    _set_environment(start.environment)
     port.send(Started())
     try:
         end = run_script(start, port, unrestricted=unrestricted)
@@ -71,6 +72,14 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
         end = ending(exc)
     port.send(end)
     return 0
+
+
+def _set_environment(environment: object) -> None:
+    """The script's secrets as its ``os.environ`` (the child's environment is empty)."""
+    if isinstance(environment, dict):
+        for name, value in environment.items():
+            if isinstance(name, str) and isinstance(value, str) and name and "=" not in name:
+                os.environ[name] = value.replace("\x00", "")
 
 
 def _run_waiting(sock: socket.socket) -> bool:

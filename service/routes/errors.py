@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from service.errors import (
     InvalidName,
+    InvalidSecret,
     LoginThrottled,
     NameTaken,
     NotFound,
@@ -45,6 +46,7 @@ STATUS: dict[type[ScriptbotsError], int] = {
     NotFound: 404,
     NameTaken: 409,
     InvalidName: 422,
+    InvalidSecret: 422,
     SourceRejected: 422,
     SourceTooLarge: 413,
     Unauthorized: 401,

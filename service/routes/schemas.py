@@ -262,3 +262,18 @@ class TokenOut(BaseModel):
 class TokenCreated(BaseModel):
     id: int
     token: str = Field(description="The token itself: shown this once, never again.")
+
+
+class SecretSet(BaseModel):
+    """PUT body of a script secret. The value is stored encrypted and never shown again."""
+
+    value: str = Field(description="The secret's value: 1 to 8192 characters.", repr=False)
+
+
+class SecretOut(BaseModel):
+    name: str = Field(description="As the script reads it: `os.environ[name]`.")
+    updated_at: datetime
+
+
+class SecretsOut(BaseModel):
+    items: list[SecretOut] = Field(description="The script's secrets by name; never values.")

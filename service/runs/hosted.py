@@ -8,6 +8,7 @@ of the script's creator.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from service.errors import NotFound, Unauthorized
 from service.security import AccessKeyCipher
 from service.store.creators import token_use
 from service.store.scripts import current_bot_row
+from service.store.secrets import run_environment
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class BotScript:
     # The settings changed since Poe last fetched them (and Poe can fetch them: a key is set).
     refetch_settings: bool = False
     privacy_shield: str | None = None  # `# poe: privacy_shield=` of the version
+    # The script's secrets, decrypted: its run's os.environ, and what redaction hides.
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ def snapshot(row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
 def find_bot(connection: Connection, name: str, cipher: AccessKeyCipher) -> BotScript | None:
     """The script named ``name`` (any case, any creator), or None."""
     row = current_bot_row(connection, name)
-    return None if row is None else snapshot(row, cipher)
+    return None if row is None else _with_secrets(connection, snapshot(row, cipher), cipher)
 
 
 def own_bot(
@@ -86,7 +90,7 @@ def own_bot(
     row = current_bot_row(connection, name)
     if row is None or row.creator_id != creator_id:
         return None
-    return snapshot(row, cipher)
+    return _with_secrets(connection, snapshot(row, cipher), cipher)
 
 
 def creators_bot(
@@ -120,6 +124,12 @@ def authorize_bot(
     if use is None or use.creator_id != bot.creator_id:
         raise Unauthorized("Invalid access key")
     return BotCaller(bot, from_poe=False, stale_token=use.token_id if use.stale else None)
+
+
+def _with_secrets(connection: Connection, bot: BotScript, cipher: AccessKeyCipher) -> BotScript:
+    """``bot`` with its secrets (a second, indexed SELECT; only when it has any rows)."""
+    environment = run_environment(connection, bot.id, cipher)
+    return dataclasses.replace(bot, environment=environment) if environment else bot
 
 
 def _same(given: str, expected: str) -> bool:

@@ -68,6 +68,7 @@ from service.runs.leases import RunLeases
 from service.runs.localbots import HostedBots
 from service.runs.outgoing import OutgoingClients
 from service.runs.quotas import admit_run, stale_after
+from service.runs.redaction import Redactor
 from service.runs.retention import Retention
 from service.runs.retries import retrying
 from service.runs.services import RunCalls, ScriptServices
@@ -126,9 +127,16 @@ class _Run:
     # Its events (and so its transcript): the HTTP requests of the script join it.
     events: PoeEventStream | None = None
 
+    # Masks the script's secrets in what the run leaves behind (output, errors, records).
+    redactor: Redactor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.redactor = Redactor(self.script.environment.values())
+
     def record_http(self, record: HttpRecord) -> None:
         if self.events is not None:
-            self.events.note("http", record.entry())
+            entry = dataclasses.replace(record, path=self.redactor.text(record.path)).entry()
+            self.events.note("http", entry)
 
     def row(self, status: str = "running") -> Run:
         return new_run(
@@ -420,13 +428,15 @@ class Orchestrator:
                 limits=self.limits,
                 users=[user.model_dump(mode="json") for user in run.query.users],
                 privacy_shield="half" if run.script.privacy_shield == "half" else "full",
+                environment=run.script.environment,
             )
             items_of = self.pool.run(start, self._services(run), self.shutdown.stop)
             async with aclosing(items_of) as items:
                 async for item in items:
                     if isinstance(item, Started):
                         self.metrics.sandbox_started(time.monotonic() - handed_s)
-                    yield item
+                    for shown in run.redactor.apply(item):
+                        yield shown
         except SandboxUnavailable as exc:
             logger.warning("sandbox unavailable", extra={"run_id": str(run.id), "error": str(exc)})
             yield RunEnd("error", UNAVAILABLE)

@@ -255,3 +255,18 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(100))  # a script name, a token id
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     address: Mapped[str | None] = mapped_column(String(64))  # the client's, when known
+
+
+class ScriptSecret(Base):
+    """A named secret of a script (issue 10), given to its runs as ``os.environ[name]``.
+    The value is a Fernet token (``AccessKeyCipher``), never stored or shown in clear."""
+
+    __tablename__ = "script_secrets"
+    __table_args__ = (UniqueConstraint("script_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
@@ -34,6 +35,7 @@ from service.routes.pages.script_form import (
 )
 from service.sources import infer_bot_dependencies
 from service.store import scripts as store
+from service.store.secrets import secret_names
 from service.store.tables import Script
 
 STARTER_SOURCE = """\
@@ -85,7 +87,8 @@ async def create(
 def edit_form(request: Request, name: str, creator: SignedIn, session: SessionDep) -> Response:
     script = store.get_script(session, creator.id, name)
     version = store.current_version(session, script)
-    return _form_page(request, ScriptForm.from_script(version.source, script.settings), script)
+    form = ScriptForm.from_script(version.source, script.settings)
+    return _form_page(request, form, script, secrets=secret_names(session, script))
 
 
 @router.post("/scripts/{name}/edit")
@@ -157,7 +160,12 @@ async def _save(form: ScriptForm, action: Callable[[], Awaitable[str]]) -> str |
 
 
 def _form_page(
-    request: Request, form: ScriptForm, script: Script | None, *, status_code: int = 200
+    request: Request,
+    form: ScriptForm,
+    script: Script | None,
+    *,
+    status_code: int = 200,
+    secrets: list[tuple[str, datetime]] | None = None,
 ) -> Response:
     inferred = infer_bot_dependencies(form.source)
     return page(
@@ -170,4 +178,5 @@ def _form_page(
         inferred_dependencies=inferred,
         inferred_json=json.dumps(inferred, ensure_ascii=False),
         problem_lines=form.problem_lines(),
+        secrets=secrets,
     )
