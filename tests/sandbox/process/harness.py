@@ -23,6 +23,8 @@ from sandbox.protocol import (
     AttachmentInfo,
     BotCallRequest,
     ChatEvent,
+    HttpHead,
+    HttpRequest,
     Limits,
     MessageAdded,
     RunEnd,
@@ -62,6 +64,7 @@ class TestServices:
         self.requests: list[BotCallRequest] = []
         self.finished_calls = 0
         self.uploads: list[tuple[str, bytes]] = []
+        self.http_requests: list[HttpRequest] = []
 
     async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         if len(self.requests) >= self.max_bot_calls:
@@ -78,6 +81,14 @@ class TestServices:
         if url not in self.files:
             raise BotCallRefused("", f"cannot fetch {url}")
         return self.files[url]
+
+    async def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+        """The web as a dict: ``files`` by URL (200), anything else 404."""
+        self.http_requests.append(request)
+        body = self.files.get(request.url)
+        status = 200 if body is not None else 404
+        yield HttpHead(0, status, "OK" if body is not None else "Not Found", [])
+        yield body if body is not None else b"not found"
 
     async def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
