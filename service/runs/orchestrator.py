@@ -77,7 +77,7 @@ from service.settings import Settings
 from service.shutdown import RESTARTING, Shutdown
 from service.sources import CheckedSource
 from service.store.creators import note_token_use
-from service.store.db import QUERY_THREADS, Database
+from service.store.db import QUERY_THREADS, RECORD_THREADS, Database
 from service.store.runs import RunOutcome, add_report, finish_run, mark_finished, new_run
 from service.store.scripts import settings_refetched
 from service.store.tables import Run, utcnow
@@ -223,21 +223,23 @@ class Orchestrator:
         # SQLite runs one writing transaction at a time (BEGIN IMMEDIATE) and makes waiters
         # sleep and retry; queueing this process's run transactions on one thread instead
         # keeps the first event of hundreds of queries at once well within Poe's 5 s.
-        # On a server database, a few threads at once (QUERY_THREADS, store/db.py).
+        # On a server database, a few threads at once (QUERY_THREADS, store/db.py), and the
+        # records and upkeep beside them (RECORD_THREADS), so they never hold up a first event.
         sqlite = db.engine.dialect.name == "sqlite"
         self._db_limiter = anyio.CapacityLimiter(1 if sqlite else QUERY_THREADS)
+        self._record_limiter = self._db_limiter if sqlite else anyio.CapacityLimiter(RECORD_THREADS)
         self.shutdown = Shutdown(settings.shutdown_grace_s)
         self.leases = RunLeases(
             db,
             lease_s=settings.run_lease_s,
             stale_after=stale_after(settings.run_timeout_s),
-            limiter=self._db_limiter,
+            limiter=self._record_limiter,
         )
         self.retention = Retention(
             db,
             retention_days=settings.retention_days,
             interval_s=settings.retention_interval_s,
-            limiter=self._db_limiter,
+            limiter=self._record_limiter,
         )
 
     # -- life cycle ---------------------------------------------------------------------
@@ -549,12 +551,16 @@ class Orchestrator:
         transcript = list(events.transcript)
         try:
             recorded = await retrying(
-                lambda: self._in_connection(finish_run, run.row(status), record, transcript),
+                lambda: self._in_connection(
+                    finish_run, run.row(status), record, transcript, limiter=self._record_limiter
+                ),
                 what="record run",
                 run_id=str(run.id),
             )
             if not recorded:  # a full disk may still take the row without its transcript
-                await self._in_connection(finish_run, run.row(status), record, [])
+                await self._in_connection(
+                    finish_run, run.row(status), record, [], limiter=self._record_limiter
+                )
         except Exception:  # the response is over; the log keeps what the record lost
             logger.exception("could not record run", extra={"run_id": str(run.id)})
         finally:
@@ -583,7 +589,13 @@ class Orchestrator:
 
         return await anyio.to_thread.run_sync(call, limiter=self._db_limiter)
 
-    async def _in_connection(self, function: Any, *args: Any, read_only: bool = False) -> Any:
+    async def _in_connection(
+        self,
+        function: Any,
+        *args: Any,
+        read_only: bool = False,
+        limiter: anyio.CapacityLimiter | None = None,
+    ) -> Any:
         """``function(connection, *args)`` in one Core transaction, in a worker thread: the
         query path's statements (``read_only``: on SQLite, without the write lock)."""
 
@@ -591,4 +603,4 @@ class Orchestrator:
             with self.db.reading() if read_only else self.db.connection() as connection:
                 return function(connection, *args)
 
-        return await anyio.to_thread.run_sync(call, limiter=self._db_limiter)
+        return await anyio.to_thread.run_sync(call, limiter=limiter or self._db_limiter)

@@ -25,6 +25,7 @@ CONNECT_TIMEOUT_S = 10
 # connection for each of them and for everything else (pages, REST, leases) beside them,
 # and a request that cannot get one within POOL_TIMEOUT_S answers 503.
 QUERY_THREADS = 4
+RECORD_THREADS = 2  # runs' records and the background upkeep, beside the query path
 POOL_SIZE = 12
 POOL_OVERFLOW = 8
 POOL_TIMEOUT_S = 10
