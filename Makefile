@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_start
 	$(BIN)/python -m benchmarks.compile_source
 	$(BIN)/python -m benchmarks.http_query
+	$(BIN)/python -m benchmarks.egress
 
 # N hello-world queries at once on SQLite and PostgreSQL: BENCH_QUERIES=500 by default.
 BENCH_QUERIES ?= 500
