@@ -3,9 +3,11 @@
 The web server never forks a script: ``start()`` launches the template (``sandbox.zygote``)
 with an empty environment, and asks it for children over a control socket. Each child gets
 its own socketpair, whose far end travels to the template with SCM_RIGHTS; the template
-answers with a pidfd, so killing a child can never hit a recycled pid. A couple of spare
-children are kept forked and isolated, waiting for their RunStart, so a run starts in well
-under a millisecond on a process no other run has used.
+answers with a pidfd, so killing a child can never hit a recycled pid. Spare children are
+kept forked and isolated, waiting for their RunStart, so a run starts in well under a
+millisecond on a process no other run has used: at least ``spares``, and as many as runs
+were in sandboxes at once over the last seconds, up to ``max_spares``; they are forked in
+the background, when a run takes one and when a child exits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import resource
 import signal
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,6 +46,7 @@ _START_TIMEOUT_S = 120.0  # importing the runtime on a cold, busy machine
 _RESTART_DELAY_S = 1.0
 _MAX_SLOTS = 4096  # each slot holds a uid of its own (isolation/ids.py has 5000)
 _LimitsKey = tuple[int, int, int, int]
+SPARE_WINDOW_S = 10.0  # how far back the spare goal looks for runs at once
 
 
 def _key(limits: Limits) -> _LimitsKey:
@@ -90,6 +94,7 @@ class SandboxPool:
         *,
         slots: int = 128,
         spares: int = 2,
+        max_spares: int | None = None,
         frame_rate: FrameRate | None = None,
         unrestricted_for_tests: bool = False,
         warm: bool = False,
@@ -102,6 +107,9 @@ class SandboxPool:
         self._slots = slots
         self._frame_rate = frame_rate or FrameRate()
         self._spare_target = min(spares, slots)
+        # Up to this many when runs come at once (``_spare_goal``); never fewer than above.
+        self._max_spares = min(max(max_spares or spares, self._spare_target), slots)
+        self._busy_seen: deque[tuple[float, int]] = deque()  # (when, children leased then)
         self._unrestricted = unrestricted_for_tests
         self._warm = warm  # its template preimports the heavy packages (sandbox/pools.py)
         self.compiled = compiled or CompiledSources()
@@ -227,13 +235,30 @@ class SandboxPool:
                 child = candidate
                 break
         if child is None:
-            child = await self._spawn(limits)
+            child = await self._spawn(limits)  # the one fork on a run's path: none was spare
         child.leased = True
-        if not queue:
+        self._note_busy()
+        if len(queue or ()) < self._spare_goal():
             self._refill()
         # else: the next spare is forked when a child exits, so that preparing it does not
         # compete with this run's start for the CPU.
         return child
+
+    def _note_busy(self) -> None:
+        now = time.monotonic()
+        busy, _ = self.processes()
+        self._busy_seen.append((now, busy))
+        while self._busy_seen and self._busy_seen[0][0] < now - SPARE_WINDOW_S:
+            self._busy_seen.popleft()
+
+    def _spare_goal(self) -> int:
+        """Spares to keep: as many as runs were in sandboxes at once lately (so that the
+        next wave of as many finds one each), between the configured floor and ceiling."""
+        now = time.monotonic()
+        peak = max(
+            (busy for when, busy in self._busy_seen if when >= now - SPARE_WINDOW_S), default=0
+        )
+        return max(self._spare_target, min(peak, self._max_spares))
 
     async def _spawn(self, limits: Limits) -> _Child:
         template = self._template
@@ -257,8 +282,8 @@ class SandboxPool:
         return child
 
     def _refill(self) -> None:
-        """Fork spares, in the background, up to the target for the current limits."""
-        if self._refilling or self._closing or self._spare_target == 0:
+        """Fork spares, in the background, up to the goal for the current limits."""
+        if self._refilling or self._closing or self._max_spares == 0:
             return
         self._refilling = True
         asyncio.get_running_loop().create_task(self._refill_spares())
@@ -269,7 +294,7 @@ class SandboxPool:
                 key = self._spare_key
                 queue = self._spares.setdefault(key, deque())
                 live = [c for c in queue if not c.exited.done()]
-                if len(live) >= self._spare_target or not self._free_slots:
+                if len(live) >= self._spare_goal() or not self._free_slots:
                     return
                 cpu_s, memory_mb, max_threads, disk_mb = key
                 limits = Limits(

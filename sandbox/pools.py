@@ -28,15 +28,31 @@ from sandbox.services import RunServices
 logger = logging.getLogger(__name__)
 
 TEMPLATES = ("lean", "warm")
+WARM_MAX_SPARES = 4
 
 
 class TemplatePools:
     """Runs scripts on the lean or the warm template's pool, whichever the source needs."""
 
-    def __init__(self, *, slots: int = 128, spares: int = 2, warm_spares: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        slots: int = 128,
+        spares: int = 2,
+        warm_spares: int = 1,
+        max_spares: int | None = None,
+    ) -> None:
         self.compiled = CompiledSources()  # one cache for both: a script may change pools
-        self.lean = SandboxPool(slots=slots, spares=spares, compiled=self.compiled)
-        self.warm = SandboxPool(slots=slots, spares=warm_spares, warm=True, compiled=self.compiled)
+        self.lean = SandboxPool(
+            slots=slots, spares=spares, max_spares=max_spares, compiled=self.compiled
+        )
+        self.warm = SandboxPool(
+            slots=slots,
+            spares=warm_spares,
+            max_spares=max_spares,
+            warm=True,
+            compiled=self.compiled,
+        )
         self._warm_start: asyncio.Task[None] | None = None
         self.runs_by_template: Counter[str] = Counter()
 

@@ -44,10 +44,16 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # any request; routers set tighter limits of 
 logger = logging.getLogger(__name__)
 
 
+def max_spares(sandbox_slots: int) -> int:
+    """Spare children a template may keep when runs come at once (``SandboxPool``): an
+    eighth of the slots, 2 to 32 (each holds a forked, isolated process)."""
+    return max(2, min(32, sandbox_slots // 8))
+
+
 def pool_slots(sandbox_slots: int) -> int:
     """Processes each template may have: the queries' slots (``FairSlots``), as many again
     for the hosted scripts they call (which take no slot of their own), and the spares."""
-    return min(MAX_POOL_SLOTS, 2 * sandbox_slots + 4)
+    return min(MAX_POOL_SLOTS, 2 * sandbox_slots + max_spares(sandbox_slots))
 
 
 def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
@@ -74,7 +80,10 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
                 settings,
                 db,
                 app.state.cipher,
-                TemplatePools(slots=pool_slots(settings.sandbox_slots)),
+                TemplatePools(
+                    slots=pool_slots(settings.sandbox_slots),
+                    max_spares=max_spares(settings.sandbox_slots),
+                ),
                 metrics=metrics,
             )
             app.state.orchestrator = orchestrator
