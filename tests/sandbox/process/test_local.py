@@ -14,6 +14,7 @@ import pytest
 from sandbox.local import check_sandbox
 from service.runs.local import run_file
 from tests.upstream import serve_app
+from tests.webstandin import serve_web
 
 SCRIPTBOTS = str(Path(sys.executable).parent / "scriptbots")
 
@@ -102,3 +103,15 @@ def test_check_sandbox_reports_all_active_as_root(capsys: pytest.CaptureFixture[
     assert check_sandbox() == 0
     out = capsys.readouterr().out
     assert "MISSING" not in out and "seccomp" in out and "landlock" in out
+
+
+def test_a_half_shield_script_reaches_a_local_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_web() as (base, _):
+        get = f"import requests\nprint(requests.get({base!r} + '/hello').text)\n"
+        half = "# poe: privacy_shield=half\n" + get
+        assert run_file(write(tmp_path, half), None, None) == 0
+        assert "hello world" in capsys.readouterr().out
+        assert run_file(write(tmp_path, get), None, None) == 1
+        assert "`# poe: privacy_shield=half`" in capsys.readouterr().err
