@@ -16,7 +16,12 @@ from typing import Any, NoReturn
 
 from sandbox.channel import ChannelClosed, SyncChannel
 from sandbox.child import clients
-from sandbox.child.egress import ChannelConnector, HttpConnector, RefusingConnector
+from sandbox.child.egress import (
+    SETTINGS_RUN,
+    ChannelConnector,
+    HttpConnector,
+    RefusingConnector,
+)
 from sandbox.child.network import refuse_network
 from sandbox.child.port import EXIT_HOST_GONE, ChannelPort
 from sandbox.child.script import SPARE_REHEARSAL_SOURCE, ending, rehearse, run_script
@@ -60,9 +65,11 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
     if not isinstance(start, RunStart):
         return EXIT_NOT_A_RUN
     port = ChannelPort(channel)
-    connector: HttpConnector = (
-        ChannelConnector(port.open_http) if start.privacy_shield == "half" else RefusingConnector()
-    )
+    connector: HttpConnector = RefusingConnector()
+    if start.mode == "settings":
+        connector = RefusingConnector(SETTINGS_RUN)
+    elif start.privacy_shield == "half":
+        connector = ChannelConnector(port.open_http)
     clients.install(connector)
     _set_environment(start.environment)
     port.send(Started())

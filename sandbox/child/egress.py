@@ -33,6 +33,10 @@ FULL_SHIELD = (
     "need the header line `# poe: privacy_shield=half` at the top of the script; bots are "
     "called with poe.call, attachments read with attachment.get_contents()"
 )
+SETTINGS_RUN = (
+    "no HTTP requests while the settings are read at save time (the code above "
+    '`if __name__ == "__main__":`); make them in the query\'s code'
+)
 MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024  # the host refuses more as well
 
 
@@ -79,7 +83,11 @@ class HttpConnector(Protocol):
 
 
 class RefusingConnector:
-    """Full shield: every request fails before anything leaves the child."""
+    """Full shield (or a settings run): every request fails before anything leaves the
+    child, with ``reason``."""
+
+    def __init__(self, reason: str = FULL_SHIELD) -> None:
+        self.reason = reason
 
     def open(
         self,
@@ -89,7 +97,7 @@ class RefusingConnector:
         body: bytes,
         timeout_s: float | None,
     ) -> HttpStream:
-        raise HttpFailed("refused", FULL_SHIELD)
+        raise HttpFailed("refused", self.reason)
 
 
 class ChannelStream:

@@ -117,3 +117,21 @@ async def test_a_full_shield_child_that_forges_a_request_is_stopped(
     outcome = await run(open_pool, FORGED_REQUEST, services=services)
     assert outcome.end is not None and outcome.end.status == "killed", outcome.describe()
     assert services.http_requests == []
+
+
+SETTINGS_FETCH = """# poe: privacy_shield=half
+import requests
+requests.get("https://files.example/a.txt")
+if __name__ == "__main__":
+    print("query")
+"""
+
+
+async def test_a_settings_run_makes_no_request_and_says_so(pool: SandboxPool) -> None:
+    services = TestServices(files={"https://files.example/a.txt": b"x"})
+    outcome = await run(
+        pool, SETTINGS_FETCH, services=services, query=None, mode="settings", privacy_shield="half"
+    )
+    assert outcome.end is not None and outcome.end.error is not None, outcome.describe()
+    assert "ConnectionError: no HTTP requests while the settings are read" in outcome.end.error
+    assert services.http_requests == []
