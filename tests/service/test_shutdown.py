@@ -1,7 +1,8 @@
 """Finding 4 of issue 12: SIGTERM to a real ``scriptbots serve`` mid-stream. New queries are
 refused at once; a run that ends within SHUTDOWN_GRACE_S finishes normally (through the real
 fastapi_poe client); a run still going after it ends with an ``error`` event and ``done``
-(SPEC §7, §10) and is recorded ``killed`` with the reason; then the server exits."""
+(SPEC §7, §10) and is recorded ``killed`` with the reason, and so does one that was waiting for
+a sandbox slot at the signal; then the server exits."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ async def test_sigterm_mid_stream_ends_every_stream_with_done(tmp_path: Path) ->
         SCRIPTBOTS_DATABASE_URL=url,
         SCRIPTBOTS_SECRET_KEY=TEST_SECRET_KEY,
         SCRIPTBOTS_SHUTDOWN_GRACE_S=str(GRACE_S),
+        SCRIPTBOTS_SANDBOX_SLOTS="2",  # the slow run and the short one; a third one waits
     )
     server = Server(cwd=tmp_path, env=env, port=free_port())
     db = Database(url)
@@ -77,6 +79,8 @@ async def test_sigterm_mid_stream_ends_every_stream_with_done(tmp_path: Path) ->
         async with asyncio.timeout(60):
             await slow_going.wait()
             await short_going.wait()
+        queued = asyncio.create_task(_raw_stream(base, slow, token, asyncio.Event()))
+        await asyncio.sleep(1)  # admitted, waiting for a slot
         os.kill(server.process.pid, signal.SIGTERM)  # as Kubernetes or docker stop send it
         await asyncio.sleep(0.5)
         try:  # the listening socket is closed, or the query is refused
@@ -93,23 +97,25 @@ async def test_sigterm_mid_stream_ends_every_stream_with_done(tmp_path: Path) ->
         async with asyncio.timeout(60):
             text = await short_run
             events = await slow_run
+            waited = await queued
         assert "start" in text and "end" in text  # finished inside the grace
-        assert events[-2:] == [("error", {"allow_retry": False, "text": RESTARTING}), ("done", {})]
+        restarting = [("error", {"allow_retry": False, "text": RESTARTING}), ("done", {})]
+        assert events[-2:] == restarting
+        assert waited[0][0] == "meta" and waited[-2:] == restarting  # queued, then the short
+        # one's slot (it may start in the grace), or still queued: either way, ended.
         # Uvicorn re-raises the signal once it has shut down: the default action ends it.
         assert await asyncio.to_thread(server.process.wait, 60) in (0, -signal.SIGTERM)
         assert "Finished server process" in server.log_path.read_text()
 
         with db.transaction() as session:
-            rows = dict(
-                session.execute(
-                    select(Script.name, Run.status)
-                    .join(Script)
-                    .where(Script.name.in_([slow, short]))
-                ).all()
-            )
-            error = session.scalar(select(Run.error).join(Script).where(Script.name == slow))
-        assert rows == {slow: "killed", short: "ok"}
-        assert error == RESTARTING
+            rows = session.execute(
+                select(Script.name, Run.status, Run.error)
+                .join(Script)
+                .where(Script.name.in_([slow, short]))
+            ).all()
+        assert sorted(rows) == sorted(
+            [(slow, "killed", RESTARTING), (slow, "killed", RESTARTING), (short, "ok", None)]
+        )
     finally:
         server.stop()
         db.dispose()
