@@ -6,7 +6,9 @@ channel, and the body streams back as the script reads it."""
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import fastapi_poe as fp
 import pytest
@@ -16,8 +18,10 @@ from sandbox import AttachmentInfo, BotCallRefused, BotCallRequest, SandboxPool
 from sandbox.protocol import HttpHead, HttpRequest, Limits
 from service.runs.attachments import IPAddress
 from service.runs.egress import Egress, EgressPolicy, HttpRecord
+from tests.runs.test_attachments import make_certificate
 from tests.sandbox.process.harness import Outcome, run
-from tests.webstandin import WebRecord, serve_web
+from tests.upstream import serve_app
+from tests.webstandin import WebRecord, serve_web, web_app
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -351,3 +355,48 @@ async def test_a_slowloris_server_costs_a_script_its_request_time_limit_only(
     egress = Egress(EgressPolicy(allow_private=True, timeout_s=1.5, idle_timeout_s=1.0))
     outcome = await half(pool, SLOW, base, egress)
     assert outcome.text.split("\n\n") == ["ConnectionError", "ReadTimeout True"]
+
+
+HTTPS_CLIENTS = """
+import asyncio, aiohttp, httpx, requests, urllib.request
+
+async def with_aiohttp():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(SECURE + "/hello") as response:
+            return await response.text()
+
+async def with_httpx():
+    async with httpx.AsyncClient() as client:
+        return (await client.get(SECURE + "/hello")).text
+
+print(requests.get(SECURE + "/hello").text, httpx.get(SECURE + "/hello").text,
+      urllib.request.urlopen(SECURE + "/hello").read().decode(),
+      asyncio.run(with_aiohttp()), asyncio.run(with_httpx()))
+try:
+    requests.get(OTHER + "/hello")
+except requests.ConnectionError as exc:
+    print("refused:", "certificate" in str(exc).lower() or "hostname" in str(exc).lower())
+"""
+
+
+async def test_https_is_verified_by_the_host_for_every_client(
+    pool: SandboxPool, tmp_path: Path
+) -> None:
+    cert_file, key_file = make_certificate(tmp_path, "secure.example")
+    with serve_app(
+        web_app(WebRecord()), ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)
+    ) as url:
+        port = url.rsplit(":", 1)[1]
+        dns = FixedDns({"secure.example": "127.0.0.1", "other.example": "127.0.0.1"})
+        egress = Egress(
+            EgressPolicy(),
+            resolver=dns,
+            ssl_context=ssl.create_default_context(cafile=str(cert_file)),
+            address_policy=loopback_is_public,
+        )
+        source = (
+            f"SECURE = 'https://secure.example:{port}'\n"
+            f"OTHER = 'https://other.example:{port}'\n" + HTTPS_CLIENTS
+        )
+        outcome = await half(pool, source, url, egress)
+    assert outcome.text.split("\n\n") == [" ".join(["hello world"] * 5), "refused: True"]
