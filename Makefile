@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-scale system-deps clean
+.PHONY: run test lint format bench bench-scale system-deps clean assets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 BENCH_QUERIES ?= 500
 bench-scale: $(STAMP) system-deps
 	$(BIN)/python -m benchmarks.scale --queries $(BENCH_QUERIES)
+
+# The pages' JavaScript bundles (web/src → web/static/dist, committed): needs Node and npm,
+# which `make run` and `make test` do not (they serve the committed bundles).
+assets:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

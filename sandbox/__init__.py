@@ -4,6 +4,7 @@ Imports nothing from service/. The service builds a SandboxPool at start-up, pas
 a RunStart and its RunServices, and reads events until the one RunEnd.
 """
 
+from sandbox.completions import completions
 from sandbox.errors import (
     BotCallLimit,
     BotCallRefused,
@@ -57,5 +58,6 @@ __all__ = [
     "Started",
     "TemplatePools",
     "check_source",
+    "completions",
     "needs_settings_run",
 ]

@@ -27,7 +27,7 @@ from service.metrics import Metrics
 from service.metrics_http import HttpMetricsMiddleware, RouteNoted
 from service.passwords import PasswordHashing
 from service.readiness import DiskCheck, directories_to_check
-from service.routes import audit, bots, files, ops, runs, scripts, secrets, tokens
+from service.routes import audit, bots, checks, files, ops, runs, scripts, secrets, tokens
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.bot_body import BotBodies
 from service.routes.errors import install_error_handlers
@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(tokens.router)
     app.include_router(audit.router)
+    app.include_router(checks.router)
     app.include_router(bots.router)
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API

@@ -342,15 +342,23 @@ class Orchestrator:
         return RunStream(self, run)
 
     async def console_run(
-        self, creator_id: int, script_name: str, messages: Sequence[fp.ProtocolMessage]
+        self,
+        creator_id: int,
+        script_name: str,
+        messages: Sequence[fp.ProtocolMessage],
+        *,
+        draft_source: str | None = None,
     ) -> RunStream:
         """A test-console run of ``creator_id``'s script (NotFound when not theirs): the
         same run as a Poe query; bot calls use the script's stored access key, if any, and
-        attachments are kept by the service."""
+        attachments are kept by the service. ``draft_source``: run this unsaved text instead
+        of the current version (the editor's buffer; recorded under the current version)."""
         self._refuse_when_draining()
         script = await self._in_connection(
             creators_bot, creator_id, script_name, self.cipher, read_only=True
         )
+        if draft_source is not None:
+            script = dataclasses.replace(script, source=draft_source)
         query = fp.QueryRequest(
             version=fp.client.PROTOCOL_VERSION,
             type="query",

@@ -1,4 +1,5 @@
-"""The last run of each of a creator's scripts, for the list of scripts on the web pages.
+"""The last run of each of a creator's scripts, for the list of scripts on the web pages,
+and the runs a run started by bot calls, for the console.
 
 Read-only; runs are written by the run orchestrator, and the rest of their reading is in
 ``store/runs.py``.
@@ -9,7 +10,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.store.tables import Run
+from service.store.tables import Run, Script
+
+MAX_CALLED_RUNS = 100  # a query makes at most RUN_MAX_BOT_CALLS; nested ones share it
 
 
 def last_runs(session: Session, script_ids: list[int]) -> dict[int, Run]:
@@ -29,3 +32,16 @@ def last_runs(session: Session, script_ids: list[int]) -> dict[int, Run]:
         )
     ).all()
     return {run.script_id: run for run in rows}
+
+
+def called_runs(session: Session, run: Run) -> list[tuple[Run, str]]:
+    """The runs ``run``'s script started by calling the creator's own bots, oldest first,
+    each with the called script's name (the console lists them while the run goes)."""
+    rows = session.execute(
+        select(Run, Script.name)
+        .join(Script, Script.id == Run.script_id)
+        .where(Run.parent_run_id == run.id)
+        .order_by(Run.started_at)
+        .limit(MAX_CALLED_RUNS)
+    ).all()
+    return [(called, name) for called, name in rows]

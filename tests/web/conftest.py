@@ -132,3 +132,7 @@ async def visitor(make_visitor: MakeVisitor) -> Visitor:
     response = await visitor.signup()
     assert response.status_code == 303, response.text
     return visitor
+
+
+# The browser tests' fixtures (a real server and Chromium), made only when a test asks.
+from tests.web.browsing import browser, no_js_page, page, server  # noqa: E402, F401

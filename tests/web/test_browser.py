@@ -1,37 +1,18 @@
-"""The pages in a real headless Chromium against a real ``scriptbots serve``: the editor,
-compile errors in its gutter, the live console with markdown, and hostile output kept inert.
-
-Playwright drives the machine's own Chromium (its browser download needs the internet,
-which CI machines lack); ``make test`` installs /usr/bin/chromium. Waits are Playwright's
-own, which poll against a deadline.
-"""
+"""The console in a real headless Chromium against a real ``scriptbots serve``: a chat whose
+earlier turns reach the script, attachments and parameters sent, markdown rendered by
+markdown-it and sanitised, hostile output kept inert, the run list refreshed in place."""
 
 from __future__ import annotations
 
-import re
-import secrets
-from collections.abc import Iterator
-from pathlib import Path
+from playwright.sync_api import Page, expect
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from tests.web.browsing import create, last_reply, run_console, sign_up
 
-from tests.conftest import unique_name
-from tests.service.processes import clean_environment, free_port, serving
-from tests.web.conftest import PASSWORD
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 20_000
+# Prints the conversation the run was given, one "role: text" per message.
+ECHO_CONVERSATION = """\
+seen = [f"{m.role}: {m.text}" for m in poe.default_chat.messages]
+print(" | ".join(seen))
+"""
 
 # Printed by a script: every way bot output could try to run code on the console's page.
 HOSTILE_SOURCE = """\
@@ -40,7 +21,26 @@ print('<script>window.pwned=2</script>')
 print('[click me](javascript:window.pwned=3) and ![x](javascript:window.pwned=4)')
 print('<a href="javascript:window.pwned=5">raw link</a> **still bold**')
 print('`<b>code</b>` [ok](https://example.com/?a=1&b="2")')
+print('[data](data:text/html,<script>alert(1)</script>) <svg onload=alert(1)>')
+print('[x](https://a.b/" onmouseover="alert(1))')
 """
+
+MARKDOWN_SOURCE = '''\
+print("""| fruit | count |
+|:------|------:|
+| apple | 3 |
+| pear  | 5 |
+
+- [x] done
+- [ ] to do
+
+**bold *and italic*** &copy; 2026
+
+```python
+print("hi")
+```
+""")
+'''
 
 ONE_PIXEL_PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0g"
@@ -55,138 +55,136 @@ message.attach_file("dot.png", picture, "image/png", is_inline=True)
 message.attach_file("notes.txt", b"hello", "text/plain")
 """
 
+READ_ATTACHMENT = """\
+for attachment in poe.query.attachments:
+    print(f"{attachment.name}: {attachment.get_contents().decode()}")
+"""
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("browser")
-    env = clean_environment(
-        SCRIPTBOTS_DATABASE_URL=f"sqlite:///{workdir / 'pages.sqlite'}",
-        SCRIPTBOTS_SECRET_KEY=secrets.token_urlsafe(32),
-    )
-    with serving(cwd=workdir, env=env, port=free_port()) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, server: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+PARAMETERS_SOURCE = """\
+import fastapi_poe as fp
+poe.update_settings(fp.SettingsResponse(parameter_controls=fp.ParameterControls(
+    api_version="2",
+    sections=[fp.Section(name="Style", controls=[
+        fp.DropDown(label="Tone", parameter_name="tone", default_value="calm",
+                    options=[fp.ValueNamePair(value="calm", name="Calm"),
+                             fp.ValueNamePair(value="loud", name="Loud")]),
+        fp.ToggleSwitch(label="Shout", parameter_name="shout", default_value=False),
+    ])],
+)))
+if __name__ == "__main__":
+    print(f"tone={poe.query.parameters.get('tone')} shout={poe.query.parameters.get('shout')}")
+"""
 
 
-def _sign_up(page: Page) -> None:
-    page.goto("/signup")
-    page.fill("#name", unique_name("c"))
-    page.fill("#password", PASSWORD)
-    page.fill("#password_again", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("My scripts")
+# The elements past the right edge that no scrolling box around them clips.
+OVERFLOWING = """() => Array.from(document.querySelectorAll('body *')).filter(e => {
+  if (e.getBoundingClientRect().right <= innerWidth + 1) return false;
+  for (let p = e.parentElement; p; p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== 'visible') return false;
+  }
+  return true;
+}).slice(0, 5).map(e => `${e.tagName}.${e.className}`)"""
 
 
-def _create(page: Page, source: str) -> str:
-    name = unique_name()
-    page.goto("/new")
-    page.fill("#name", name)
-    page.fill("#source", source)
-    page.click("text=Create script")
-    expect(page.locator("h1")).to_have_text(name)
-    return name
-
-
-def _run_console(page: Page, query: str) -> None:
-    page.fill("#console-query", query)
-    page.click("form[data-console] button[type=submit]")
-    expect(page.locator("[data-console-status]")).to_contain_text("in", timeout=TIMEOUT_MS)
-
-
-def test_write_a_script_fix_its_error_and_run_it_live(page: Page) -> None:
-    _sign_up(page)
-    page.goto("/new")
-    name = unique_name()
-    page.fill("#name", name)
-    editor = page.locator("#source")
-    editor.fill("")
-    editor.click()
-    # Typed as a person would: Enter keeps the indentation, after ":" it adds a level.
-    page.keyboard.type('def greet(who):\nreturn "Hello, **" + who + "**"\n')
-    page.keyboard.press("Shift+Tab")
-    page.keyboard.type("print(greet(poe.query.text)\nx = 1\n")
-    expect(page.locator(".editor-highlight .tok-keyword", has_text="def")).to_have_count(1)
-    expect(page.locator(".editor-highlight .tok-def")).to_have_text("greet")
-    expect(page.locator(".editor-highlight .tok-string").first).to_contain_text("Hello")
-    expect(page.locator(".editor-gutter span", has_text="5")).to_have_count(1)
-    assert "    return" in editor.input_value()
-
-    page.click("text=Create script")
-    # Refused: the problem is listed and marked in the gutter at its line; input is kept.
-    expect(page.locator(".problems li")).to_have_count(1)
-    line = int(page.locator(".problems li").get_attribute("data-line") or "0")
-    assert line in (3, 4)
-    expect(page.locator(f".editor-gutter span.has-problem >> text='{line}'")).to_have_count(1)
-    assert page.locator("#name").input_value() == name
-    assert "greet(poe.query.text)" in page.locator("#source").input_value()
-
-    page.locator(".problems li a").click()
-    fixed = (
-        page.locator("#source")
-        .input_value()
-        .replace("greet(poe.query.text)", "greet(poe.query.text))")
-    )
-    page.fill("#source", fixed)
-    page.click("text=Create script")
-    expect(page.locator("h1")).to_have_text(name)
-    expect(page.locator("#bot-url")).to_have_value(f"{page.url.split('/scripts')[0]}/bots/{name}")
-    expect(page.locator("pre[data-highlight] .tok-keyword").first).to_have_text("def")
-
-    _run_console(page, "browser")
-    output = page.locator("[data-console-output]")
-    expect(output.locator("strong")).to_have_text("browser")
-    expect(output).to_contain_text("Hello, browser")
-    expect(page.locator("[data-console-status]")).to_contain_text("Done")
-
-    # The run is in the history, and its page renders the same markdown.
+def test_a_two_turn_conversation_sends_the_earlier_turns(page: Page) -> None:
+    sign_up(page)
+    name = create(page, ECHO_CONVERSATION)
+    run_console(page, "first")
+    expect(last_reply(page)).to_contain_text("user: first")
+    run_console(page, "second")
+    expect(last_reply(page)).to_contain_text("user: first | bot: user: first | user: second")
+    expect(page.locator("[data-chat] .turn.user")).to_have_count(2)
+    # The recent runs list shows both runs without a reload, newest first.
+    expect(page.locator("[data-recent-runs] tbody tr")).to_have_count(2)
     page.locator("[data-console-status] a", has_text="Transcript").click()
-    expect(page.locator(".response strong")).to_have_text("browser")
+    expect(page.locator(".response")).to_contain_text("user: first | bot: user: first")
+    assert page.url.startswith(page.url.split("/scripts")[0] + f"/scripts/{name}/runs/")
+
+    # A new conversation starts from nothing.
+    page.go_back()
+    page.reload()
+    run_console(page, "again")
+    expect(last_reply(page).locator(".reply")).to_have_text("user: again")
+
+
+def test_markdown_renders_gfm_tables_task_lists_code_and_entities(page: Page) -> None:
+    sign_up(page)
+    create(page, MARKDOWN_SOURCE)
+    run_console(page, "go")
+    reply = last_reply(page)
+    expect(reply.locator("table th")).to_have_text(["fruit", "count"])
+    expect(reply.locator("table tbody tr")).to_have_count(2)
+    expect(reply.locator("input[type=checkbox]")).to_have_count(2)
+    assert reply.locator("input[type=checkbox]:checked").count() == 1
+    assert reply.locator("input[type=checkbox]:not([disabled])").count() == 0
+    expect(reply.locator("strong em")).to_have_text("and italic")
+    expect(reply.locator("strong")).to_have_text("bold and italic")
+    expect(reply).to_contain_text("© 2026")
+    expect(reply.locator("pre code")).to_have_text('print("hi")')
+
+    page.locator("[data-console-status] a", has_text="Transcript").click()
+    expect(page.locator(".response table td").first).to_have_text("apple")
 
 
 def test_console_shows_attachments_inline_and_listed(page: Page) -> None:
-    _sign_up(page)
-    _create(page, ATTACHMENT_SOURCE)
-    _run_console(page, "go")
-    image = page.locator("[data-console-output] img")
+    sign_up(page)
+    create(page, ATTACHMENT_SOURCE)
+    run_console(page, "go")
+    image = last_reply(page).locator("img")
     expect(image).to_have_attribute("alt", "dot.png")
     assert (image.get_attribute("src") or "").startswith(page.url.split("/scripts")[0] + "/files/")
-    page.wait_for_function("document.querySelector('[data-console-output] img').naturalWidth === 1")
-    expect(page.locator("[data-console-files] a")).to_have_text("notes.txt")
+    page.wait_for_function("() => document.querySelector('.turn.bot img').naturalWidth === 1")
+    expect(last_reply(page).locator(".console-files a")).to_have_text("notes.txt")
+
+
+def test_an_attachment_sent_with_a_message_reaches_the_script(page: Page) -> None:
+    sign_up(page)
+    create(page, READ_ATTACHMENT, allow_attachments="yes")
+    page.set_input_files(
+        "#console-files",
+        files=[{"name": "hello.txt", "mimeType": "text/plain", "buffer": b"hi from a file"}],
+    )
+    run_console(page, "read it")
+    expect(last_reply(page)).to_contain_text("hello.txt: hi from a file")
+    expect(page.locator("[data-chat] .turn.user .sent-files")).to_have_text("Attached: hello.txt")
+
+
+def test_parameter_controls_are_shown_and_sent(page: Page) -> None:
+    sign_up(page)
+    create(page, PARAMETERS_SOURCE)
+    page.click("summary:has-text('Parameters')")
+    page.get_by_label("Tone").select_option("loud")
+    page.get_by_label("Shout").check()
+    run_console(page, "go")
+    expect(last_reply(page)).to_contain_text("tone=loud shout=True")
+
+
+def test_stop_ends_a_running_script(page: Page) -> None:
+    sign_up(page)
+    create(page, 'import time\nprint("started")\ntime.sleep(60)\nprint("never")\n')
+    page.fill("#console-query", "go")
+    page.click("form[data-console] [data-run]")
+    expect(last_reply(page)).to_contain_text("started")
+    expect(page.locator("[data-console-status]")).to_contain_text("Running…")
+    page.click("form[data-console] [data-stop]")
+    expect(page.locator("[data-console-status]")).to_contain_text("Stopped after")
+    expect(last_reply(page)).not_to_contain_text("never")
 
 
 def test_hostile_output_is_shown_as_text_and_never_runs(page: Page) -> None:
-    _sign_up(page)
-    _create(page, HOSTILE_SOURCE)
-    _run_console(page, "go")
-    output = page.locator("[data-console-output]")
+    sign_up(page)
+    create(page, HOSTILE_SOURCE)
+    run_console(page, "go")
+    output = last_reply(page).locator(".reply")
     expect(output).to_contain_text('<img src=x onerror="window.pwned=1">')
     expect(output).to_contain_text("<script>window.pwned=2</script>")
     expect(output.locator("strong")).to_have_text("still bold")
     expect(output.locator("code")).to_have_text("<b>code</b>")
-    assert output.locator("img, script, b").count() == 0
+    assert output.locator("img, script, b, svg").count() == 0
     hrefs = output.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
-    assert hrefs == ["https://example.com/?a=1&b=%222%22"]
+    assert all(h is None or h.startswith("https://") for h in hrefs)
+    assert "https://example.com/?a=1&b=%222%22" in hrefs
+    assert output.locator("[onmouseover], [onerror], [onload]").count() == 0
     assert page.evaluate("typeof window.pwned") == "undefined"
 
     page.locator("[data-console-status] a", has_text="Transcript").click()
@@ -195,30 +193,16 @@ def test_hostile_output_is_shown_as_text_and_never_runs(page: Page) -> None:
     assert page.evaluate("typeof window.pwned") == "undefined"
 
 
-def test_markdown_renderer_keeps_markup_out(page: Page) -> None:
-    page.goto("/login")
-    rendered = page.evaluate(
-        """async () => {
-            const { renderMarkdown } = await import('/static/markdown.js');
-            const files = new Map([['r1', {url: 'https://cdn.example/a.png', name: 'a',
-                                           content_type: 'image/png'}],
-                                   ['r2', {url: 'javascript:alert(1)', name: 'b',
-                                           content_type: 'image/png'}]]);
-            const inputs = [
-                '<svg onload=alert(1)>', '"><img src=x onerror=alert(1)>',
-                '[a](javascript:alert(1))', '[a](JaVaScRiPt:alert(1))',
-                '[a](data:text/html,<script>alert(1)</script>)',
-                '![i][r1] ![j][r2]', '```html\\n<script>alert(1)</script>\\n```',
-                '# <i>heading</i>\\n- <b>item</b>\\n> <u>quote</u>',
-                '[x](https://a.b/" onmouseover="alert(1))',
-            ];
-            return inputs.map(text => renderMarkdown(text, {files}));
-        }"""
-    )
-    joined = "\n".join(rendered)
-    for tag in ("<svg", "<script", "<img src=x", "<i>", "<b>", "<u>"):
-        assert tag not in joined  # shown as text (&lt;...), never as an element
-    assert re.search(r'(href|src)="(?!https?://)', joined) is None
-    assert '<img src="https://cdn.example/a.png"' in joined
-    assert "<h1>&lt;i&gt;heading&lt;/i&gt;</h1>" in joined
-    assert 'onmouseover="' not in joined
+def test_phone_width_has_no_horizontal_scroll(page: Page) -> None:
+    sign_up(page)
+    name = create(page, MARKDOWN_SOURCE)
+    run_console(page, "go")
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/scripts", f"/scripts/{name}", f"/scripts/{name}/edit", "/new"):
+        page.goto(path)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        wide = page.evaluate(OVERFLOWING)
+        assert width <= 390, f"{path} is {width} px wide: {wide}"
+        if path == f"/scripts/{name}":  # the transcript link of a run is on screen
+            link = page.locator("[data-recent-runs] a", has_text="Transcript").first.bounding_box()
+            assert link is not None and link["x"] + link["width"] <= 390

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
+from service.routes.pages.rendering import STATIC_DIR
 from tests.web.conftest import Visitor
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -52,8 +55,12 @@ async def test_unknown_routes_stay_json_for_programs(client: httpx.AsyncClient) 
     assert response.json() == {"detail": "Not Found"}
 
 
-async def test_static_files_are_served(client: httpx.AsyncClient) -> None:
-    for name in ("app.css", "app.js", "editor.js", "markdown.js", "console.js", "highlight.js"):
+async def test_static_files_and_the_built_bundles_are_served(client: httpx.AsyncClient) -> None:
+    manifest = json.loads((STATIC_DIR / "dist" / "manifest.json").read_text())
+    bundles = [manifest["app.js"], manifest["editor.js"]]
+    for name in ("app.css", "favicon.svg", *bundles):
         response = await client.get(f"/static/{name}")
         assert response.status_code == 200, name
+    bundle = await client.get(f"/static/{manifest['editor.js']}")
+    assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert (await client.get("/static/../service/settings.py")).status_code == 404

@@ -338,11 +338,14 @@ async def test_another_creators_scripts_are_404_everywhere(
         f"/scripts/{name}/delete",
         f"/scripts/{name}/runs",
         f"/scripts/{name}/runs/{run_id}",
+        f"/scripts/{name}/runs/{run_id}/calls",
+        f"/scripts/{name}/recent-runs",
     ):
         response = await intruder.get(path)
         assert response.status_code == 404, path
         assert name not in response.text
-        assert response.text == missing.text  # the same page as for no script at all
+        # The same page as for no script at all (but for the page's own style nonce).
+        assert _NONCE.sub("", response.text) == _NONCE.sub("", missing.text)
     for path, form in [
         (f"/scripts/{name}/edit", {"source": "x = 666\n"}),
         (f"/scripts/{name}/versions/1/restore", {}),
@@ -354,6 +357,9 @@ async def test_another_creators_scripts_are_404_everywhere(
     script = _script(db, name)
     assert script.current_version == 1
     assert name not in (await intruder.get("/scripts")).text
+
+
+_NONCE = re.compile(r'<meta name="style-nonce" content="([^"]+)">')
 
 
 # -- untrusted text -----------------------------------------------------------------------
@@ -409,10 +415,18 @@ async def test_hostile_text_is_escaped_everywhere(visitor: Visitor, db: Database
 
 
 async def test_pages_carry_a_strict_content_security_policy(visitor: Visitor) -> None:
-    for path in ("/scripts", "/new", "/login"):
-        policy = (await visitor.get(path)).headers["content-security-policy"]
-        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
-        assert "unsafe-inline" not in policy
+    nonces = set()
+    for path in ("/scripts", "/new", "/signup"):
+        response = await visitor.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        # <style> elements (the editor's) only with this response's nonce, given to the page.
+        found = _NONCE.search(response.text)
+        assert found is not None
+        assert f"style-src 'self' 'nonce-{found.group(1)}';" in policy
+        nonces.add(found.group(1))
+    assert len(nonces) == 3
 
 
 async def test_run_pages_show_the_transcript(visitor: Visitor, db: Database) -> None:

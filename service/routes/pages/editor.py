@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 
+from sandbox import completions
+from service.bot_settings import version_settings
 from service.errors import (
     InvalidName,
     NameTaken,
@@ -23,9 +27,11 @@ from service.errors import (
     SourceTooLarge,
 )
 from service.routes import scripts as api
+from service.routes.checks import MAX_CHECK_CHARS, check_problems
 from service.routes.deps import CipherDep, DatabaseDep, OrchestratorDep, SessionDep, SettingsDep
 from service.routes.pages.deps import CheckedForm, SignedIn, SignedInId, mark_page
-from service.routes.pages.rendering import page, redirect
+from service.routes.pages.parameters import console_controls
+from service.routes.pages.rendering import finish, page, redirect
 from service.routes.pages.script_form import (
     FLAGS,
     ScriptForm,
@@ -36,7 +42,7 @@ from service.routes.pages.script_form import (
 from service.sources import infer_bot_dependencies
 from service.store import scripts as store
 from service.store.secrets import secret_names
-from service.store.tables import Script
+from service.store.tables import Script, ScriptVersion
 
 STARTER_SOURCE = """\
 # Everything the script prints becomes the bot's answer, streamed as it is written.
@@ -88,7 +94,13 @@ def edit_form(request: Request, name: str, creator: SignedIn, session: SessionDe
     script = store.get_script(session, creator.id, name)
     version = store.current_version(session, script)
     form = ScriptForm.from_script(version.source, script.settings)
-    return _form_page(request, form, script, secrets=secret_names(session, script))
+    return _form_page(
+        request,
+        form,
+        script,
+        secrets=secret_names(session, script),
+        console=_console_context(script, version),
+    )
 
 
 @router.post("/scripts/{name}/edit")
@@ -130,6 +142,24 @@ async def update(
     return _form_page(request, form, script, status_code=form.status_code)
 
 
+@router.post("/check")
+async def check(
+    request: Request, creator_id: SignedInId, form_data: CheckedForm, orchestrator: OrchestratorDep
+) -> Response:
+    """The editor's problems as the creator types: ``POST /api/v1/check`` for the session
+    (CSRF token in the X-CSRF-Token header), answered as JSON."""
+    source, name = form_data.get("source"), form_data.get("name")
+    if not isinstance(source, str) or len(source) > MAX_CHECK_CHARS:
+        raise HTTPException(422, "Send the source as a form field of at most 1 MiB.")
+    checked = await check_problems(
+        orchestrator,
+        source.replace("\r\n", "\n"),
+        name if isinstance(name, str) else None,
+        creator_id,
+    )
+    return finish(request, JSONResponse(checked.model_dump(mode="json")))
+
+
 def _script_and_source(session: Session, creator_id: int, name: str) -> tuple[Script, str]:
     script = store.get_script(session, creator_id, name)
     return script, store.current_version(session, script).source
@@ -159,6 +189,16 @@ async def _save(form: ScriptForm, action: Callable[[], Awaitable[str]]) -> str |
     return None
 
 
+def _console_context(script: Script, version: ScriptVersion) -> dict[str, Any]:
+    """What the editor's console shows: the current version's parameter controls, and
+    whether it takes attachments."""
+    settings = version_settings(script, version)
+    return {
+        "controls": console_controls(settings.parameter_controls),
+        "allow_attachments": bool(settings.allow_attachments),
+    }
+
+
 def _form_page(
     request: Request,
     form: ScriptForm,
@@ -166,6 +206,7 @@ def _form_page(
     *,
     status_code: int = 200,
     secrets: list[tuple[str, datetime]] | None = None,
+    console: dict[str, Any] | None = None,
 ) -> Response:
     inferred = infer_bot_dependencies(form.source)
     return page(
@@ -179,4 +220,6 @@ def _form_page(
         inferred_json=json.dumps(inferred, ensure_ascii=False),
         problem_lines=form.problem_lines(),
         secrets=secrets,
+        editor_words=completions(),
+        **(console or {"controls": [], "allow_attachments": False}),
     )

@@ -8,6 +8,8 @@ Policy: scripts only from /static, no inline code). Jinja2 escapes every value i
 from __future__ import annotations
 
 import hashlib
+import json
+import secrets
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
@@ -27,13 +29,14 @@ STATIC_DIR = WEB_DIR / "static"
 
 # Bot output is shown on these pages: scripts run only from our own files, never inline, and
 # nothing may frame us. Images may come from anywhere (attachments live on Poe's CDN).
+# {style_nonce}: a page's <style> elements need its per-response nonce: the code editor
+# (CodeMirror) writes its base styles into one; style attributes stay refused.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' http: https: data:;"
-    " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
-    " frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'{style_nonce};"
+    " img-src 'self' http: https: data:; connect-src 'self'; object-src 'none';"
+    " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -66,6 +69,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.environment.globals["static"] = static_url
+        self.environment.globals["bundle"] = bundle_url
         self.environment.globals["CSRF_FIELD"] = CSRF_FIELD
         self.environment.globals["MIN_PASSWORD_CHARS"] = MIN_PASSWORD_CHARS
         self.environment.filters["source_lines"] = source_lines
@@ -96,12 +100,14 @@ def web_session_of(request: Request) -> WebSession:
 def page(request: Request, template: str, /, *, status_code: int = 200, **context: Any) -> Response:
     """Render ``template`` with the layout's context (creator, CSRF token, notice)."""
     session = web_session_of(request)
+    request.state.style_nonce = secrets.token_urlsafe(16)
     html = pages_of(request).render(
         template,
         request=request,
         creator=getattr(request.state, "creator", None),
         csrf_token=session.csrf_token,
         notice=session.take_notice(),
+        style_nonce=request.state.style_nonce,
         **context,
     )
     return finish(request, HTMLResponse(html, status_code=status_code))
@@ -115,10 +121,17 @@ def redirect(request: Request, url: str, *, notice: str | None = None) -> Respon
 
 
 def finish(request: Request, response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(request))
     for header, value in SECURITY_HEADERS.items():
         response.headers.setdefault(header, value)
     pages_of(request).codec.save(response, web_session_of(request))
     return response
+
+
+def content_security_policy(request: Request) -> str:
+    """The pages' policy, with the nonce of the page rendered for this request, if any."""
+    nonce = getattr(request.state, "style_nonce", None)
+    return CONTENT_SECURITY_POLICY.format(style_nonce=f" 'nonce-{nonce}'" if nonce else "")
 
 
 def wants_html(request: Request) -> bool:
@@ -179,6 +192,18 @@ def static_url(name: str) -> str:
     """The URL of a file in web/static, with a short hash of its content, so that browsers
     fetch a changed file again instead of using the cached one."""
     return f"/static/{name}?v={_static_versions()[name]}"
+
+
+def bundle_url(name: str) -> str:
+    """The URL of a bundle ``make assets`` built (``app.js``): its file name carries the hash
+    of its content already (web/static/dist/manifest.json)."""
+    return f"/static/{_bundles()[name]}"
+
+
+@cache
+def _bundles() -> dict[str, str]:
+    manifest = json.loads((STATIC_DIR / "dist" / "manifest.json").read_text())
+    return {str(name): str(path) for name, path in manifest.items() if name.endswith(".js")}
 
 
 @cache

@@ -6,15 +6,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from service.errors import NotFound
 from service.routes.deps import RunsRecorded, SessionDep
 from service.routes.pages.deps import SignedIn, mark_page
-from service.routes.pages.rendering import page
+from service.routes.pages.rendering import finish, page
 from service.routes.pages.transcript import fold_events
 from service.store import runs as run_store
 from service.store import scripts as store
+from service.store.run_history import called_runs
 
 RUNS_PAGE = 50
 
@@ -39,11 +40,30 @@ def run_page(
     request: Request, name: str, run_id: str, creator: SignedIn, session: SessionDep
 ) -> Response:
     script = store.get_script(session, creator.id, name)
-    try:
-        key = uuid.UUID(run_id)
-    except ValueError:
-        raise NotFound("There is no such run.") from None
-    run = run_store.get_run(session, script, key)
+    run = run_store.get_run(session, script, _run_key(run_id))
     events = run_store.run_events(session, run)
     shown = fold_events([(event.type, event.data) for event in events])
     return page(request, "run.html", script=script, run=run, events=events, shown=shown)
+
+
+@router.get("/scripts/{name}/runs/{run_id}/calls")
+def run_calls(
+    request: Request, name: str, run_id: str, creator: SignedIn, session: SessionDep
+) -> Response:
+    """The bot calls a run made to the creator's own scripts so far, as JSON: the console
+    polls it while the run goes (the rows are written as each called run starts)."""
+    script = store.get_script(session, creator.id, name)
+    run = run_store.get_run(session, script, _run_key(run_id))
+    calls = [
+        {"kind": "bot", "target": called_name, "status": called.status, "run_id": str(called.id)}
+        for called, called_name in called_runs(session, run)
+    ]
+    body = {"status": run.status, "bot_calls": run.bot_calls, "calls": calls}
+    return finish(request, JSONResponse(body))
+
+
+def _run_key(run_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(run_id)
+    except ValueError:
+        raise NotFound("There is no such run.") from None

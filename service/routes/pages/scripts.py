@@ -17,6 +17,7 @@ from service.routes import scripts as api
 from service.routes.deps import DatabaseDep, OrchestratorDep, SessionDep, SettingsDep
 from service.routes.pages.deps import CheckedForm, SignedIn, SignedInId, mark_page
 from service.routes.pages.diffs import diff_rows
+from service.routes.pages.parameters import console_controls
 from service.routes.pages.rendering import page, redirect
 from service.store import run_history
 from service.store import runs as run_store
@@ -74,6 +75,8 @@ def script_page(
         runs=runs,
         bot_url=settings.bot_url(script.name),
         settings_shown=bot_settings.model_dump(mode="json", exclude_none=True),
+        controls=console_controls(bot_settings.parameter_controls),
+        allow_attachments=bool(bot_settings.allow_attachments),
     )
 
 
