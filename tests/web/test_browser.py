@@ -206,3 +206,12 @@ def test_phone_width_has_no_horizontal_scroll(page: Page) -> None:
         if path == f"/scripts/{name}":  # the transcript link of a run is on screen
             link = page.locator("[data-recent-runs] a", has_text="Transcript").first.bounding_box()
             assert link is not None and link["x"] + link["width"] <= 390
+
+
+def test_the_runs_bot_calls_are_listed(page: Page) -> None:
+    sign_up(page)
+    callee = create(page, 'print("from the callee")\n')
+    create(page, f'poe.call("{callee}", poe.query.text, output=poe.default_chat)\n')
+    run_console(page, "go")
+    expect(last_reply(page)).to_contain_text("from the callee")
+    expect(page.locator("[data-console-call-list] li")).to_have_text([f"Bot {callee}: ok"])

@@ -326,7 +326,8 @@ class RunView {
   }
 }
 
-/** The run's bot calls, read from its record while it goes (the runs it made here). */
+/** The run's bot calls to the creator's scripts, read from the record while it goes, and
+ * its HTTP requests once it ended (they are recorded with its transcript). */
 class CallsView {
   constructor(card, form) {
     this.box = card.querySelector("[data-console-calls]");
@@ -346,16 +347,22 @@ class CallsView {
   async stop() {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.runId) await this.poll();
+    if (!this.runId) return;
+    // The run is recorded just after its stream ends: look again while that happens.
+    for (const wait of [0, 500, 1500]) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (await this.poll()) return;
+    }
   }
 
   async poll() {
     try {
       const url = `/scripts/${encodeURIComponent(this.script)}/runs/${this.runId}/calls`;
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) return;
-      const { calls } = await response.json();
-      if (!Array.isArray(calls) || !calls.length) return;
+      if (!response.ok) return false;
+      const { calls, status } = await response.json();
+      const ended = status !== "running";
+      if (!Array.isArray(calls) || !calls.length) return ended;
       this.list.replaceChildren(
         ...calls.map((call) => {
           const item = document.createElement("li");
@@ -364,8 +371,9 @@ class CallsView {
         }),
       );
       this.box.hidden = false;
+      return ended;
     } catch {
-      // the list is a convenience; the transcript has it all
+      return false; // the list is a convenience; the transcript has it all
     }
   }
 }

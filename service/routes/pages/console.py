@@ -54,7 +54,12 @@ async def console(
     controls = await api.in_transaction(
         database, lambda session: script_controls(session, creator_id, name)
     )
-    files = DatabaseAttachmentStore(database, None)
+    files = DatabaseAttachmentStore(
+        database,
+        None,
+        creator_id=creator_id,
+        max_creator_bytes=settings.creator_max_files_mb * 1024 * 1024,
+    )
     given = await read_console_form(
         form, controls, files, settings.base_url.rstrip("/") + "/files/"
     )

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from sandbox.policy.compiler import MAX_SOURCE_BYTES
 from service.routes.pages.parameters import Control, form_parameters
 from service.routes.schemas import MAX_CONSOLE_QUERY_CHARS, ConsoleRun
-from service.runs.attachments import AttachmentStore, guess_content_type
+from service.runs.attachments import AttachmentError, AttachmentStore, guess_content_type
 
 MAX_HISTORY_CHARS = 2_000_000
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -114,7 +114,10 @@ async def _keep(upload: UploadFile, store: AttachmentStore, files_url: str) -> d
         raise HTTPException(413, f"{name} is over {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB.")
     kind = guess_content_type(name, upload.content_type or None)
     attachment: dict[str, Any] = {"name": name, "content_type": kind}
-    attachment["url"] = files_url + await store.save(name, kind, data)
+    try:
+        attachment["url"] = files_url + await store.save(name, kind, data)
+    except AttachmentError as exc:  # the creator's files are over their limit
+        raise HTTPException(413, str(exc)) from None
     if kind.startswith("text/") or kind in ("application/json", "text/csv"):
         try:
             text = data.decode("utf-8-sig")

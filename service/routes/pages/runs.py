@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
@@ -50,14 +50,27 @@ def run_page(
 def run_calls(
     request: Request, name: str, run_id: str, creator: SignedIn, session: SessionDep
 ) -> Response:
-    """The bot calls a run made to the creator's own scripts so far, as JSON: the console
-    polls it while the run goes (the rows are written as each called run starts)."""
+    """The bot calls a run made to the creator's own scripts so far (their rows are written
+    as each called run starts) and, once it ended, its HTTP requests, as JSON: the console
+    polls it while the run goes."""
     script = store.get_script(session, creator.id, name)
     run = run_store.get_run(session, script, _run_key(run_id))
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"kind": "bot", "target": called_name, "status": called.status, "run_id": str(called.id)}
         for called, called_name in called_runs(session, run)
     ]
+    if run.status != "running":  # a run's HTTP requests are recorded with its transcript
+        shown = fold_events(
+            [(event.type, event.data) for event in run_store.run_events(session, run)]
+        )
+        calls += [
+            {
+                "kind": "http",
+                "target": f"{r.method} {r.host}{r.path}",
+                "status": r.error or (r.status if r.status is not None else "no answer"),
+            }
+            for r in shown.requests
+        ]
     body = {"status": run.status, "bot_calls": run.bot_calls, "calls": calls}
     return finish(request, JSONResponse(body))
 
