@@ -8,8 +8,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from service.security import TOKEN_PREFIX
 from tests.conftest import unique_name
-from tests.web.conftest import PASSWORD
 from tests.web.browsing import TIMEOUT_MS, browser, page, server
+from tests.web.conftest import PASSWORD
 
 __all__ = ["browser", "page", "server"]  # the fixtures, shared with test_browser
 
