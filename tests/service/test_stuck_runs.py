@@ -1,7 +1,8 @@
 """Finding 3 of issue 12: a server killed mid-run (SIGKILL, as a crash or the OOM killer
 would) leaves its run's row ``running``. Another server on the same database must stop
 counting it against the creator's quota, and end it, once its lease runs out; on SQLite and
-PostgreSQL, through real ``scriptbots serve`` processes."""
+PostgreSQL, through real ``scriptbots serve`` processes. And a run that ends while the
+database is away is recorded once it is back (the end is retried), not left running."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from service.runs.leases import STOPPED
 from service.store.db import Database
 from service.store.tables import Run, Script
-from tests.conftest import HELLO_SOURCE, TEST_SECRET_KEY, unique_name
+from tests.conftest import HELLO_SOURCE, POSTGRES_URL, TEST_SECRET_KEY, unique_name
 from tests.service.processes import Server, clean_environment, free_port, scriptbots
 from tests.service.streams import bot_events, bot_stream
 
@@ -90,4 +93,64 @@ def test_a_killed_servers_run_is_ended_and_frees_the_quota(
             second.stop()
     finally:
         first.stop()
+        db.dispose()
+
+
+RECORDED_SOURCE = 'import time\nprint("going")\ntime.sleep(2)\nprint("over")\n'
+OUTAGE_S = 6
+
+
+def _database_reachable(admin_url: str, database: str, reachable: bool) -> None:
+    """Let no one connect to ``database`` (and drop those connected), or let them again."""
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(
+            f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {str(reachable).lower()}'
+        )
+        if not reachable:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
+
+def test_a_run_ending_during_a_database_outage_is_recorded_after_it(
+    tmp_path: Path, make_postgres_database: Callable[[], str]
+) -> None:
+    url = make_postgres_database()
+    database = make_url(url).database
+    assert database is not None
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql")
+    admin_url = admin.render_as_string(hide_password=False)
+    env = clean_environment(
+        SCRIPTBOTS_DATABASE_URL=url,
+        SCRIPTBOTS_SECRET_KEY=TEST_SECRET_KEY,
+        SCRIPTBOTS_CREATOR_MAX_CONCURRENT_RUNS="1",
+    )
+    db = Database(url)
+    server = Server(cwd=tmp_path, env=env, port=free_port())
+    try:
+        base = server.wait_until_up()
+        made = scriptbots("creator", "create", unique_name("c"), cwd=tmp_path, env=env)
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        name = _script(base, token, RECORDED_SOURCE)
+        with bot_stream(base, name, token) as events:
+            seen = [next(events)]
+            while seen[-1][0] != "text":
+                seen.append(next(events))
+            _database_reachable(admin_url, database, False)  # the run ends meanwhile
+            try:
+                seen += list(events)
+                time.sleep(OUTAGE_S)
+            finally:
+                _database_reachable(admin_url, database, True)
+        assert seen[-1] == ("done", {}) and ("error" not in {event for event, _ in seen})
+        deadline = time.monotonic() + BOUND_S
+        while _runs(db, name) != [("ok", None)]:
+            assert time.monotonic() < deadline, _runs(db, name)
+            time.sleep(0.2)
+        again = bot_events(base, name, token)  # the creator's place is free again
+        assert ("text", {"text": "going"}) in again, again
+    finally:
+        server.stop()
         db.dispose()
