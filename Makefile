@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.compile_source
 	$(BIN)/python -m benchmarks.http_query
 	$(BIN)/python -m benchmarks.egress
+	$(BIN)/python -m benchmarks.attachment_memory
 
 # N hello-world queries at once on SQLite and PostgreSQL: BENCH_QUERIES=500 by default.
 BENCH_QUERIES ?= 500

@@ -32,6 +32,7 @@ from sandbox.protocol import (
     Started,
 )
 from sandbox.services import RunServices
+from sandbox.spool import Spool
 
 __all__ = [
     "AttachmentInfo",
@@ -55,6 +56,7 @@ __all__ = [
     "SandboxStatus",
     "SandboxUnavailable",
     "SettingsUpdated",
+    "Spool",
     "Started",
     "TemplatePools",
     "check_source",

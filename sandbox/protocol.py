@@ -16,8 +16,10 @@ One run, in order::
     child -> host   SettingsUpdated               settings runs only: poe.update_settings
     child -> host   BotCallStart(call_id)         host answers BotCallPart* then BotCallEnd
     child -> host   BotCallCancel(call_id)        the script stopped reading; host ends the call
-    child -> host   FetchRequest(request_id)      host answers FetchResult(request_id)
-    child -> host   UploadRequest(request_id)     host answers UploadResult(request_id)
+    child -> host   FetchRequest(request_id)      host answers FetchChunk* (the body, in
+                                                  TRANSFER_CHUNK_BYTES pieces), FetchResult
+    child -> host   UploadRequest(request_id)     its size, then UploadChunk* carrying it;
+                                                  host answers UploadResult(request_id)
     child -> host   HttpRequest(request_id)       half shield: host answers HttpHead, then
                                                   HttpChunk* (each after one HttpRead of
                                                   the child, HTTP_WINDOW ahead), HttpEnd
@@ -60,6 +62,9 @@ PrivacyShield = Literal["full", "half"]
 HttpFailure = Literal["refused", "connect", "timeout", "too_large", "limit", "failed"]
 HTTP_CHUNK_BYTES = 64 * 1024  # the most one HttpChunk carries
 HTTP_WINDOW = 8  # HttpChunks the host sends ahead of the script's reading
+# The most one FetchChunk or UploadChunk carries: attachments cross the channel in pieces,
+# so that the host never holds one whole (issue 11).
+TRANSFER_CHUNK_BYTES = 256 * 1024
 LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
 
 
@@ -150,9 +155,19 @@ class BotCallEnd:
 
 
 @dataclass(frozen=True)
-class FetchResult:
+class FetchChunk:
+    """The next piece of a fetched attachment's body."""
+
     request_id: int
-    contents: bytes | None = None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The fetch is over: the body was every FetchChunk before (``error`` None), or it
+    failed with that sentence."""
+
+    request_id: int
     error: str | None = None
 
 
@@ -271,13 +286,20 @@ class FetchRequest:
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """Store attachment contents; the host answers with where they now live."""
+    """Store an attachment of ``size`` bytes, which follow as UploadChunks; the host
+    answers with where it now lives."""
 
     request_id: int
     name: str
-    contents: bytes
+    size: int
     content_type: str | None = None
     is_inline: bool = False
+
+
+@dataclass(frozen=True)
+class UploadChunk:
+    request_id: int
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -329,6 +351,7 @@ HostMessage = (
     RunStart
     | BotCallPart
     | BotCallEnd
+    | FetchChunk
     | FetchResult
     | UploadResult
     | HttpHead
@@ -343,6 +366,7 @@ ChildMessage = (
     | BotCallCancel
     | FetchRequest
     | UploadRequest
+    | UploadChunk
     | HttpRequest
     | HttpRead
     | HttpCancel

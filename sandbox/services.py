@@ -8,10 +8,12 @@ transport). The host answers the child with what these return:
   Raise ``errors.BotCallRefused`` (or ``BotCallLimit`` when the budget is spent), before or
   while streaming. The implementation enforces the bot-call budget; the child's count is
   never trusted.
-- ``fetch(url)``: the bytes at an attachment URL, after the SPEC §8 checks (scheme,
-  address, size). Raise ``BotCallRefused("", message)`` on refusal.
-- ``upload(name, contents, content_type, is_inline)``: store an attachment of the response
-  and return where it lives (``AttachmentInfo``). Raise like ``fetch``.
+- ``fetch(url)``: the body at an attachment URL, after the SPEC §8 checks (scheme,
+  address, size): an async iterator of ``bytes`` chunks as they arrive, so that no body is
+  held whole (issue 11). Raise ``BotCallRefused("", message)`` before or while streaming.
+- ``upload(name, contents, content_type, is_inline)``: store an attachment of the response,
+  ``contents`` a ``Spool`` (read it in chunks; the host closes it afterwards), and return
+  where it lives (``AttachmentInfo``). Raise like ``fetch``.
 - ``http(request)``: a half-shield script's own HTTP request (``HttpRequest``), performed
   under the fetch rules and the run's request budget, redirects not followed: an async
   iterator of the response's ``HttpHead`` first, then its body as ``bytes`` chunks as they
@@ -27,15 +29,16 @@ from typing import Protocol
 import fastapi_poe as fp
 
 from sandbox.protocol import AttachmentInfo, BotCallRequest, HttpHead, HttpRequest
+from sandbox.spool import Spool
 
 
 class RunServices(Protocol):
     def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]: ...
 
-    async def fetch(self, url: str) -> bytes: ...
+    def fetch(self, url: str) -> AsyncIterator[bytes]: ...
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo: ...
 
     def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]: ...

@@ -18,9 +18,8 @@ import logging
 import signal
 import typing
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sandbox.channel import AsyncChannel, ChannelClosed
@@ -34,6 +33,7 @@ from sandbox.protocol import (
     BotCallPart,
     BotCallStart,
     ChatEvent,
+    FetchChunk,
     FetchRequest,
     FetchResult,
     HttpCancel,
@@ -54,16 +54,18 @@ from sandbox.protocol import (
     Started,
     TextAppended,
     TextReplaced,
+    UploadChunk,
     UploadRequest,
     UploadResult,
 )
 from sandbox.services import RunServices
+from sandbox.transfers import Transfers
 
 logger = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 64  # bot calls, fetches and uploads of one run at once (poe.parallel: 21)
-# Fetches and uploads of one run served at once: each holds up to 50 MB (SPEC §8) in the
-# host; the others wait their turn (see _spawn_transfer).
+# Fetches and uploads of one run served at once (each streams: transfers.py); the others
+# wait their turn, an upload before its chunks are read.
 MAX_TRANSFERS_IN_FLIGHT = 4
 MAX_ERROR_CHARS = 20_000
 MISBEHAVED = "The sandbox process misbehaved and was stopped."
@@ -118,7 +120,10 @@ class RunSupervisor:
         self._writable = asyncio.Event()
         self._final: RunEnd | None = None
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
-        self._transfers = asyncio.Semaphore(MAX_TRANSFERS_IN_FLIGHT)
+        self._transfer_turns = asyncio.Semaphore(MAX_TRANSFERS_IN_FLIGHT)
+        self._transfers = Transfers(
+            services, self._reply, lambda: self._final is not None, self._stored
+        )
         self._lengths: list[int] = []
         self._total_chars = 0
         self._started = False
@@ -149,6 +154,7 @@ class RunSupervisor:
             reader.cancel()
             for task in self._tasks.values():
                 task.cancel()
+            self._transfers.close()
             self._child.kill()  # done or not, nothing of the run survives it
             self._child.channel.close()
 
@@ -259,13 +265,21 @@ class RunSupervisor:
             if task is not None:
                 task.cancel(msg="cancelled by the script")
         elif isinstance(message, FetchRequest):
-            await self._spawn_transfer(
-                ("request", message.request_id), partial(self._fetch, message), upload=False
-            )
+            self._spawn(("request", message.request_id), self._fetch_in_turn(message))
         elif isinstance(message, UploadRequest):
-            await self._spawn_transfer(
-                ("request", message.request_id), partial(self._upload, message), upload=True
-            )
+            # Its chunks stay unread (the child waits) until the upload may start.
+            await self._transfer_turns.acquire()
+            try:
+                complete = self._transfers.begin_upload(message)
+            except BaseException:
+                self._transfer_turns.release()
+                raise
+            if complete:
+                self._spawn_upload(message)
+        elif isinstance(message, UploadChunk):
+            request = self._transfers.add_chunk(message)
+            if request is not None:
+                self._spawn_upload(request)
         elif isinstance(message, HttpRequest):
             if self._start.privacy_shield != "half":
                 raise _Violation("HttpRequest in a full-shield run")
@@ -287,6 +301,9 @@ class RunSupervisor:
             await self._writable.wait()
         self._events.append(event)
         self._readable.set()
+
+    def _stored(self, attachment: AttachmentInfo) -> None:
+        self._urls.add(attachment.url)
 
     def _known(self, attachment: AttachmentInfo) -> bool:
         if attachment.url in self._urls:
@@ -332,36 +349,32 @@ class RunSupervisor:
         self._tasks[key] = task
         task.add_done_callback(lambda _: self._tasks.pop(key, None))
 
-    async def _spawn_transfer(
-        self, key: tuple[str, int], work: Callable[[], Awaitable[None]], *, upload: bool
-    ) -> None:
-        """``_spawn`` a fetch or upload that runs once fewer than MAX_TRANSFERS_IN_FLIGHT do.
+    async def _fetch_in_turn(self, request: FetchRequest) -> None:
+        """A fetch, once fewer than MAX_TRANSFERS_IN_FLIGHT run (a flood of them waits here,
+        and still trips MAX_IN_FLIGHT)."""
+        async with self._transfer_turns:
+            await self._transfers.fetch(request)
 
-        A fetch waits for its turn in its task (a flood of them still trips MAX_IN_FLIGHT);
-        an upload's contents are in memory already, so further frames stay unread (the child
-        waits) until it may start. ``work`` makes the coroutine only when its turn comes."""
-        if upload:
-            await self._transfers.acquire()
+    def _spawn_upload(self, request: UploadRequest) -> None:
+        """The complete upload's task; it gives back the turn its UploadRequest took."""
 
         async def in_turn() -> None:
-            if not upload:
-                await self._transfers.acquire()
             try:
-                await work()
+                await self._transfers.upload(request)
             finally:
-                self._transfers.release()
+                self._transfer_turns.release()
 
         try:
-            self._spawn(key, in_turn())
+            self._spawn(("request", request.request_id), in_turn())
         except BaseException:
-            if upload:
-                self._transfers.release()
+            self._transfer_turns.release()
             raise
 
     async def _reply(
         self,
         message: BotCallPart
         | BotCallEnd
+        | FetchChunk
         | FetchResult
         | UploadResult
         | HttpHead
@@ -401,31 +414,6 @@ class RunSupervisor:
                 with contextlib.suppress(Exception):
                     await aclose()
         await self._reply(end)
-
-    async def _fetch(self, request: FetchRequest) -> None:
-        try:
-            contents = await self._services.fetch(request.url)
-            result = FetchResult(request.request_id, contents=contents)
-        except BotCallRefused as exc:
-            result = FetchResult(request.request_id, error=exc.message)
-        except Exception:
-            logger.exception("attachment fetch failed in the service")
-            result = FetchResult(request.request_id, error="The attachment could not be fetched.")
-        await self._reply(result)
-
-    async def _upload(self, request: UploadRequest) -> None:
-        try:
-            info = await self._services.upload(
-                request.name, request.contents, request.content_type, request.is_inline
-            )
-            self._urls.add(info.url)
-            result = UploadResult(request.request_id, attachment=info)
-        except BotCallRefused as exc:
-            result = UploadResult(request.request_id, error=exc.message)
-        except Exception:
-            logger.exception("attachment upload failed in the service")
-            result = UploadResult(request.request_id, error="The attachment could not be stored.")
-        await self._reply(result)
 
 
 def _dump_part(part: Any) -> dict[str, Any]:

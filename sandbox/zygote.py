@@ -371,6 +371,7 @@ def _warm_up() -> None:
         AttachmentInfo,
         BotCallEnd,
         BotCallPart,
+        FetchChunk,
         FetchResult,
         RunStart,
         UploadResult,
@@ -391,7 +392,8 @@ def _warm_up() -> None:
         RunStart(source="", bot_name="b"),
         BotCallPart(1, {"text": ""}),
         BotCallEnd(1),
-        FetchResult(1, contents=b""),
+        FetchChunk(1, b""),
+        FetchResult(1),
         UploadResult(1, attachment=attachment),
     ):
         decode(encode(message)[HEADER.size :])

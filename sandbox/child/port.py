@@ -13,7 +13,7 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import fastapi_poe as fp
@@ -22,6 +22,7 @@ from sandbox.channel import ChannelClosed, SyncChannel
 from sandbox.child.egress import ChannelStream
 from sandbox.poe.errors import BotCallError, BotError, LimitReached
 from sandbox.protocol import (
+    TRANSFER_CHUNK_BYTES,
     AttachmentInfo,
     BotCallCancel,
     BotCallEnd,
@@ -29,6 +30,7 @@ from sandbox.protocol import (
     BotCallRequest,
     BotCallStart,
     ChatEvent,
+    FetchChunk,
     FetchRequest,
     FetchResult,
     HttpChunk,
@@ -37,6 +39,7 @@ from sandbox.protocol import (
     HttpRequest,
     ProtocolError,
     SettingsUpdated,
+    UploadChunk,
     UploadRequest,
     UploadResult,
 )
@@ -49,11 +52,12 @@ _START_THREAD = (
 
 
 class _Waiter:
-    __slots__ = ("event", "result")
+    __slots__ = ("chunks", "event", "result")
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.result: Any = None
+        self.chunks: list[bytes] = []  # a fetch's body, as its FetchChunks arrive
 
 
 class _CallStream:
@@ -143,18 +147,23 @@ class ChannelPort:
         return stream
 
     def fetch(self, url: str) -> bytes:
-        result = self._request(lambda rid: FetchRequest(rid, url))
+        waiter = self._request(lambda rid: [FetchRequest(rid, url)])
+        result = waiter.result
         assert isinstance(result, FetchResult)
-        if result.contents is None:
+        if result.error is not None:
             raise BotError(result.error or f"Could not fetch {url}")
-        return result.contents
+        return b"".join(waiter.chunks)
 
     def upload(
         self, name: str, contents: bytes, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
-        result = self._request(
-            lambda rid: UploadRequest(rid, name, contents, content_type, is_inline)
-        )
+        def frames(rid: int) -> Iterator[UploadRequest | UploadChunk]:
+            yield UploadRequest(rid, name, len(contents), content_type, is_inline)
+            view = memoryview(contents)
+            for start in range(0, len(contents), TRANSFER_CHUNK_BYTES):
+                yield UploadChunk(rid, bytes(view[start : start + TRANSFER_CHUNK_BYTES]))
+
+        result = self._request(frames).result
         assert isinstance(result, UploadResult)
         if result.attachment is None:
             raise BotError(result.error or f"Could not store the attachment {name!r}")
@@ -185,15 +194,17 @@ class ChannelPort:
         with self._lock:
             self._calls.pop(call_id, None)
 
-    def _request(self, make: Any) -> FetchResult | UploadResult:
+    def _request(self, frames: Callable[[int], Iterable[Any]]) -> _Waiter:
+        """Send ``frames(request_id)``; the waiter once the host's result has come."""
         request_id = next(self._ids)
         waiter = _Waiter()
         with self._lock:
             self._waiters[request_id] = waiter
         self._reading()
-        self.send(make(request_id))
+        for frame in frames(request_id):
+            self.send(frame)
         waiter.event.wait()
-        return waiter.result
+        return waiter
 
     def _read_loop(self) -> None:
         while True:
@@ -211,6 +222,11 @@ class ChannelPort:
                     http = self._http.get(message.request_id)
                 if http is not None:  # else: a response the script already closed
                     http.deliver(message)
+            elif isinstance(message, FetchChunk):
+                with self._lock:
+                    waiter = self._waiters.get(message.request_id)
+                if waiter is not None:
+                    waiter.chunks.append(message.data)
             elif isinstance(message, FetchResult | UploadResult):
                 with self._lock:
                     waiter = self._waiters.pop(message.request_id, None)

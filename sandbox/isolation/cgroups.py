@@ -1,7 +1,8 @@
 """A memory, a pids and a cpu cgroup per slot, under the template's own cgroup (v1 or v2).
 
-The template (root) makes ``scriptbots-<pid>/slot-<n>`` beside nothing else: inside the
-cgroup it was started in, so a service confined by its supervisor stays confined. Each
+The template (root) makes ``scriptbots_<pid>_slot<n>`` inside the cgroup it was started
+in, so a service confined by its supervisor stays confined; side by side with that cgroup's
+own processes, not under a directory of their own. Each
 controller is taken from the hierarchy that has it: on a hybrid machine memory and pids are
 v1 hierarchies, on a modern one both sit in the v2 tree. The template sets a slot's limits
 before forking its child; the child joins by writing ``0`` (itself) to ``cgroup.procs``
@@ -9,7 +10,9 @@ while still root. A slot's cgroups are reused: a slot has one live child at a ti
 
 CPU (issue 11): every slot gets the same weight, so under contention the scheduler shares
 the CPU per run, not per thread: a run spinning 32 threads that release the GIL gets one
-run's share, as much as a single-threaded run beside it.
+run's share, as much as a single-threaded run beside it. Flat, because a directory holding
+every slot would weigh as one task against the rest of the machine: all runs together
+would get what one process gets.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-_PREFIX = "scriptbots-"
+_PREFIX = "scriptbots_"  # then <pid>_slot<n> (not "scriptbots-": an older layout's)
 CONTROLLERS = ("memory", "pids", "cpu")
 CPU_WEIGHT = 100  # cgroup v2 cpu.weight (its default); v1 cpu.shares 1024 is the same share
 
@@ -31,7 +34,7 @@ class CgroupsUnavailable(OSError):
 class _Hierarchy:
     controller: str  # one of CONTROLLERS
     version: int  # 1 or 2
-    base: str  # our directory: <mount>/<own cgroup>/scriptbots-<pid>
+    parent: str  # <mount>/<own cgroup>: where the slots' directories go
 
 
 class Cgroups:
@@ -40,6 +43,10 @@ class Cgroups:
     def __init__(self, hierarchies: dict[str, _Hierarchy]) -> None:
         self._hierarchies = hierarchies
         self._limits: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._name = f"{_PREFIX}{os.getpid()}_slot"
+
+    def _path(self, hierarchy: _Hierarchy, slot: int) -> str:
+        return os.path.join(hierarchy.parent, f"{self._name}{slot}")
 
     @property
     def controllers(self) -> list[str]:
@@ -57,7 +64,7 @@ class Cgroups:
         missing: dict[str, str] = {}
         for controller in CONTROLLERS:
             try:
-                hierarchies[controller] = _make_base(controller, mounts, own)
+                hierarchies[controller] = _make_parent(controller, mounts, own)
             except OSError as exc:
                 missing[controller] = str(exc)
         return cls(hierarchies), missing
@@ -66,10 +73,15 @@ class Cgroups:
         """The slot's directories (made on first use), whose cgroup.procs its child joins."""
         dirs: list[str] = []
         for hierarchy in self._hierarchies.values():
-            path = os.path.join(hierarchy.base, f"slot-{slot}")
+            path = self._path(hierarchy, slot)
             if path not in dirs:
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(path)
+                except FileExistsError:
+                    pass
+                else:  # new, or made again after someone removed it: no limit is set yet
+                    for controller in CONTROLLERS:
+                        self._limits.pop((controller, slot), None)
                 dirs.append(path)
         return dirs
 
@@ -78,7 +90,7 @@ class Cgroups:
         self.slot_dirs(slot)
         memory = self._hierarchies.get("memory")
         if memory is not None and self._limits.get(("memory", slot)) != (memory_bytes,):
-            path = os.path.join(memory.base, f"slot-{slot}")
+            path = self._path(memory, slot)
             if memory.version == 1:
                 _write_v1_memory(path, memory_bytes)
             else:
@@ -88,11 +100,11 @@ class Cgroups:
             self._limits[("memory", slot)] = (memory_bytes,)
         pids = self._hierarchies.get("pids")
         if pids is not None and self._limits.get(("pids", slot)) != (tasks,):
-            _write(os.path.join(pids.base, f"slot-{slot}"), "pids.max", str(tasks))
+            _write(self._path(pids, slot), "pids.max", str(tasks))
             self._limits[("pids", slot)] = (tasks,)
         cpu = self._hierarchies.get("cpu")
         if cpu is not None and ("cpu", slot) not in self._limits:
-            path = os.path.join(cpu.base, f"slot-{slot}")
+            path = self._path(cpu, slot)
             if cpu.version == 1:
                 _write(path, "cpu.shares", str(CPU_WEIGHT * 1024 // 100))
             else:
@@ -104,7 +116,7 @@ class Cgroups:
         memory = self._hierarchies.get("memory")
         if memory is None:
             return 0
-        path = os.path.join(memory.base, f"slot-{slot}")
+        path = self._path(memory, slot)
         name = "memory.oom_control" if memory.version == 1 else "memory.events"
         try:
             with open(os.path.join(path, name)) as file:
@@ -119,7 +131,10 @@ class Cgroups:
     def close(self) -> None:
         """Remove our directories; empty cgroups only, so a live process is never orphaned."""
         for hierarchy in self._hierarchies.values():
-            _remove_tree(hierarchy.base)
+            with contextlib.suppress(OSError):
+                for name in os.listdir(hierarchy.parent):
+                    if name.startswith(self._name):
+                        _remove_tree(os.path.join(hierarchy.parent, name))
 
 
 def join(dirs: list[str]) -> None:
@@ -178,11 +193,11 @@ def _under_mount(point: str, root: str, path: str) -> str:
     return os.path.join(point, path.lstrip("/"))
 
 
-def _make_base(controller: str, mounts: list, own: dict[str, str]) -> _Hierarchy:
+def _make_parent(controller: str, mounts: list, own: dict[str, str]) -> _Hierarchy:
     for point, root, version, options in mounts:
         if version == 1 and controller in options and controller in own:
             directory = _under_mount(point, root, own[controller])
-            return _Hierarchy(controller, 1, _fresh_base(directory))
+            return _Hierarchy(controller, 1, _prepared(directory))
     for point, root, version, _ in mounts:
         if version == 2 and "" in own:
             directory = _under_mount(point, root, own[""])
@@ -190,9 +205,7 @@ def _make_base(controller: str, mounts: list, own: dict[str, str]) -> _Hierarchy
                 if controller not in file.read().split():
                     continue
             _enable_v2(directory, controller)
-            base = _fresh_base(directory)
-            _enable_v2(base, controller)
-            return _Hierarchy(controller, 2, base)
+            return _Hierarchy(controller, 2, _prepared(directory))
     raise CgroupsUnavailable(f"no cgroup hierarchy offers the {controller} controller here")
 
 
@@ -209,19 +222,22 @@ def _enable_v2(directory: str, controller: str) -> None:
         ) from exc
 
 
-def _fresh_base(directory: str) -> str:
-    """Our directory in ``directory``, after removing those of template processes now dead."""
+def _prepared(directory: str) -> str:
+    """``directory``, once the slots of template processes now dead are removed from it and
+    a cgroup could be made in it."""
     for name in os.listdir(directory):
-        if name.startswith(_PREFIX) and not os.path.exists(f"/proc/{name[len(_PREFIX) :]}"):
+        pid = name[len(_PREFIX) :].split("_", 1)[0]
+        if name.startswith(_PREFIX) and not os.path.exists(f"/proc/{pid}"):
             _remove_tree(os.path.join(directory, name))
-    base = os.path.join(directory, f"{_PREFIX}{os.getpid()}")
+    probe = os.path.join(directory, f"{_PREFIX}{os.getpid()}_probe")
     try:
-        os.mkdir(base)
+        os.mkdir(probe)
+        os.rmdir(probe)
     except FileExistsError:
-        pass
+        os.rmdir(probe)
     except OSError as exc:
         raise CgroupsUnavailable(f"cannot create a cgroup in {directory} ({exc.strerror})") from exc
-    return base
+    return directory
 
 
 def _remove_tree(base: str) -> None:

@@ -18,13 +18,14 @@ import secrets
 import socket
 import ssl
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import fastapi_poe as fp
 import httpx
 
+from sandbox import Spool
 from sandbox.errors import BotCallRefused
 from sandbox.protocol import AttachmentInfo, LimitName
 from service.runs.outgoing import UPLOAD_TIMEOUT_S, tls_context
@@ -33,6 +34,7 @@ MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 MAX_ATTACHMENTS = 20
 MAX_REDIRECTS = 5
 FETCH_TIMEOUT_S = 60.0
+FETCH_CHUNK_BYTES = 256 * 1024  # what one read of a fetched body holds at most
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -131,7 +133,7 @@ async def pin_target(
     return PinnedTarget(url=pinned, host_header=url.netloc.decode("ascii"), server_name=host)
 
 
-async def fetch_attachment(
+async def stream_attachment(
     url: str,
     *,
     allow_private: bool = False,
@@ -141,39 +143,42 @@ async def fetch_attachment(
     resolver: Resolver | None = None,
     ssl_context: ssl.SSLContext | None = None,
     address_policy: AddressPolicy = refusal_reason,
-) -> bytes:
-    """The body at ``url`` under the SPEC §8 rules; ``AttachmentError`` with a sentence
-    the script can show when refused or failed.
+) -> AsyncIterator[bytes]:
+    """The body at ``url`` under the SPEC §8 rules, chunk by chunk as it arrives, so that
+    no body is held whole (issue 11); ``AttachmentError`` with a sentence the script can
+    show when refused or failed, before or while streaming.
 
     The connection goes to the checked IP literal while the ``Host`` header, TLS SNI and
     certificate verification use the host name (httpx's ``sni_hostname`` extension). Each
     hop gets a fresh client so that no pooled connection verified for one name serves
     another; they share the process's TLS context (``outgoing.tls_context``), whose making
-    is what costs."""
+    is what costs. The time limit covers every step but the consumer's own, between chunks."""
     resolve = resolver or resolve_host
     policy = None if allow_private else address_policy
     try:
         current = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise AttachmentError(f"not a valid URL: {exc}") from None
+    deadline = asyncio.get_running_loop().time() + timeout_s
     try:
-        async with asyncio.timeout(timeout_s):
-            for _hop in range(max_redirects + 1):
+        for _hop in range(max_redirects + 1):
+            async with asyncio.timeout_at(deadline):
                 target = await pin_target(current, policy, resolve)
-                async with (
-                    httpx.AsyncClient(
-                        verify=ssl_context or tls_context(),
-                        trust_env=False,  # a proxy would resolve the name again
-                        follow_redirects=False,
-                        timeout=timeout_s,
-                    ) as client,
-                    client.stream(
-                        "GET",
-                        target.url,
-                        headers={"Host": target.host_header},
-                        extensions={"sni_hostname": target.server_name},
-                    ) as response,
-                ):
+            async with httpx.AsyncClient(
+                verify=ssl_context or tls_context(),
+                trust_env=False,  # a proxy would resolve the name again
+                follow_redirects=False,
+                timeout=timeout_s,
+            ) as client:
+                request = client.build_request(
+                    "GET",
+                    target.url,
+                    headers={"Host": target.host_header},
+                    extensions={"sni_hostname": target.server_name},
+                )
+                async with asyncio.timeout_at(deadline):
+                    response = await client.send(request, stream=True)
+                try:
                     if response.has_redirect_location:
                         current = current.join(response.headers["Location"])
                         continue
@@ -182,27 +187,41 @@ async def fetch_attachment(
                             f"fetching {url} failed: the server answered HTTP "
                             f"{response.status_code}"
                         )
-                    return await _read_capped(response, url, max_bytes)
-            raise AttachmentError(f"fetching {url} failed: more than {max_redirects} redirects")
+                    async for chunk in _capped(response, url, max_bytes, deadline):
+                        yield chunk
+                    return
+                finally:
+                    await response.aclose()
+        raise AttachmentError(f"fetching {url} failed: more than {max_redirects} redirects")
     except TimeoutError:
         raise AttachmentError(f"fetching {url} took longer than {timeout_s:g} seconds") from None
     except httpx.HTTPError as exc:
         raise AttachmentError(f"fetching {url} failed: {_describe(exc)}") from None
 
 
-async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:
+async def fetch_attachment(url: str, **options: Any) -> bytes:
+    """The whole body of ``stream_attachment(url, **options)``, for small ones."""
+    return b"".join([chunk async for chunk in stream_attachment(url, **options)])
+
+
+async def _capped(
+    response: httpx.Response, url: str, max_bytes: int, deadline: float
+) -> AsyncIterator[bytes]:
     too_big = f"{url} is larger than the limit of {max_bytes} bytes"
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise AttachmentLimit(too_big, "output")
-    chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is capped too
+    chunks = response.aiter_bytes(FETCH_CHUNK_BYTES)  # decoded: a gzip bomb is capped too
+    while True:
+        async with asyncio.timeout_at(deadline):
+            chunk = await anext(chunks, None)
+        if chunk is None:
+            return
         size += len(chunk)
         if size > max_bytes:
             raise AttachmentLimit(too_big, "output")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def _describe(exc: httpx.HTTPError) -> str:
@@ -214,7 +233,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 class UrlFetcher:
-    """``RunServices.fetch`` for one run: ``fetch_attachment`` with the service's settings."""
+    """``RunServices.fetch`` for one run: ``stream_attachment`` with the service's settings."""
 
     def __init__(
         self,
@@ -231,8 +250,8 @@ class UrlFetcher:
         self._resolver = resolver
         self._ssl_context = ssl_context
 
-    async def fetch(self, url: str) -> bytes:
-        return await fetch_attachment(
+    def fetch(self, url: str) -> AsyncIterator[bytes]:
+        return stream_attachment(
             url,
             allow_private=self._allow_private,
             max_bytes=self._max_bytes,
@@ -247,7 +266,7 @@ class UrlFetcher:
 
 class Uploader(Protocol):
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo: ...
 
 
@@ -260,9 +279,10 @@ class StoredAttachment:
 
 class AttachmentStore(Protocol):
     """Where the service keeps attachments of runs that did not come from Poe. ``save``
-    returns an unguessable id: holding it is the permission to read ``/files/{id}``."""
+    reads ``contents`` in chunks and returns an unguessable id: holding it is the
+    permission to read ``/files/{id}``."""
 
-    async def save(self, name: str, content_type: str, contents: bytes) -> str: ...
+    async def save(self, name: str, content_type: str, contents: Spool) -> str: ...
 
     async def load(self, attachment_id: str) -> StoredAttachment | None: ...
 
@@ -273,9 +293,9 @@ class MemoryAttachmentStore:
     def __init__(self) -> None:
         self.files: dict[str, StoredAttachment] = {}
 
-    async def save(self, name: str, content_type: str, contents: bytes) -> str:
+    async def save(self, name: str, content_type: str, contents: Spool) -> str:
         attachment_id = new_attachment_id()
-        self.files[attachment_id] = StoredAttachment(name, content_type, contents)
+        self.files[attachment_id] = StoredAttachment(name, content_type, contents.read())
         return attachment_id
 
     async def load(self, attachment_id: str) -> StoredAttachment | None:
@@ -307,7 +327,7 @@ class StoreUploader:
         self._files_url = public_url.rstrip("/") + "/files/"
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         kind = guess_content_type(name, content_type)
         attachment_id = await self._store.save(name, kind, contents)
@@ -320,9 +340,12 @@ class StoreUploader:
 
 
 class PoeUploader:
-    """Uploads to Poe with the query's access key (``fastapi_poe.upload_file``), through
-    the process's shared ``session`` (``outgoing.upload_client``) when given; the key
-    travels in each upload's own request."""
+    """Uploads to Poe with the query's access key, through the process's shared ``session``
+    (``outgoing.upload_client``) when given; the key travels in each upload's own request.
+
+    The request is ``fastapi_poe.upload_file``'s (its endpoint, form field and answer), sent
+    here because ``upload_file`` reads a file whole: this one streams the body from the
+    spool, so that an upload costs the host no memory of its size (issue 11)."""
 
     def __init__(
         self,
@@ -331,39 +354,55 @@ class PoeUploader:
         base_url: str,
         timeout_s: float = UPLOAD_TIMEOUT_S,
         session: httpx.AsyncClient | None = None,
+        tries: int = 2,
     ) -> None:
         self._access_key = access_key
-        self._base_url = base_url
+        self._endpoint = base_url.rstrip("/") + "/file_upload_3RD_PARTY_POST"
         self._timeout_s = timeout_s
         self._session = session
+        self._tries = tries
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
+        kind = guess_content_type(name, content_type)
+        client = self._session or httpx.AsyncClient(timeout=self._timeout_s, verify=tls_context())
+        failure: Exception | None = None
         try:
-            attachment = await fp.upload_file(
-                file=contents,
-                file_name=name,
-                api_key=self._access_key,
-                base_url=self._base_url,
-                # upload_file closes the client it is given (a SharedClient stays open).
-                session=self._session
-                or httpx.AsyncClient(timeout=self._timeout_s, verify=tls_context()),
-                on_error=_ignore_attempt,
-            )
-        except (fp.client.AttachmentUploadError, httpx.HTTPError, ValueError) as exc:
-            raise AttachmentError(f"uploading {name!r} to Poe failed: {exc}") from exc
+            for _ in range(self._tries):
+                try:
+                    attachment = await self._post(client, name, contents, kind)
+                    break
+                except (fp.client.AttachmentUploadError, httpx.HTTPError, ValueError) as exc:
+                    failure = exc
+            else:
+                raise AttachmentError(f"uploading {name!r} to Poe failed: {failure}") from failure
+        finally:
+            if self._session is None:
+                await client.aclose()
         return AttachmentInfo(
             url=attachment.url,
-            content_type=attachment.content_type or guess_content_type(name, content_type),
+            content_type=attachment.content_type or kind,
             name=name,
             inline_ref=new_inline_ref() if is_inline else None,
         )
 
-
-def _ignore_attempt(exc: Exception, message: str) -> None:
-    # fastapi_poe prints failed attempts by default; the final failure is raised instead.
-    del exc, message
+    async def _post(
+        self, client: httpx.AsyncClient, name: str, contents: Spool, kind: str
+    ) -> fp.Attachment:
+        response = await client.post(
+            self._endpoint,
+            files={"file": (name, contents.file(), kind)},  # read in chunks as it is sent
+            headers={"Authorization": self._access_key},
+        )
+        if response.status_code != 200:
+            raise fp.client.AttachmentUploadError(
+                f"{response.status_code} {response.reason_phrase}: {response.text[:500]}"
+            )
+        data = response.json()
+        if not {"attachment_url", "mime_type"} <= set(data):
+            raise fp.client.AttachmentUploadError(f"unexpected answer: {str(data)[:500]}")
+        return fp.Attachment(url=data["attachment_url"], content_type=data["mime_type"], name=name)
 
 
 class CappedUploader:
@@ -383,11 +422,11 @@ class CappedUploader:
         self.count = 0
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
-        if len(contents) > self._max_bytes:
+        if contents.size > self._max_bytes:
             raise AttachmentLimit(
-                f"the attachment {name!r} is {len(contents)} bytes; "
+                f"the attachment {name!r} is {contents.size} bytes; "
                 f"the limit is {self._max_bytes} bytes"
             )
         if self.count >= self._max_count:

@@ -29,6 +29,7 @@ from sandbox import (
     SandboxError,
     SandboxPool,
     SettingsUpdated,
+    Spool,
     needs_settings_run,
 )
 from service.errors import QuotaExceeded, SandboxBusy, SettingsFailed
@@ -47,11 +48,11 @@ class _NoServices:
     def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         raise BotCallRefused(request.bot_name, _REFUSED)
 
-    async def fetch(self, url: str) -> bytes:
+    def fetch(self, url: str) -> AsyncIterator[bytes]:
         raise BotCallRefused("", _REFUSED)
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         raise BotCallRefused("", _REFUSED)
 

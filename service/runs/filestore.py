@@ -10,10 +10,11 @@ import uuid
 
 import anyio.to_thread
 
+from sandbox import Spool
 from service.errors import FilesFull
 from service.runs.attachments import AttachmentError, StoredAttachment, new_attachment_id
 from service.store.db import Database
-from service.store.files import load_file, save_file
+from service.store.files import CHUNK_BYTES, load_chunk, load_file, save_file
 
 MAX_CREATOR_BYTES = 1024 * 1024 * 1024  # SCRIPTBOTS_CREATOR_MAX_FILES_MB's default
 
@@ -35,7 +36,7 @@ class DatabaseAttachmentStore:
         self._creator_id = creator_id
         self._max_creator_bytes = max_creator_bytes
 
-    async def save(self, name: str, content_type: str, contents: bytes) -> str:
+    async def save(self, name: str, content_type: str, contents: Spool) -> str:
         file_id = new_attachment_id()
 
         def write() -> None:
@@ -47,7 +48,8 @@ class DatabaseAttachmentStore:
                     creator_id=self._creator_id,
                     name=name,
                     content_type=content_type,
-                    data=contents,
+                    size=contents.size,
+                    chunks=contents.chunks(CHUNK_BYTES),  # read from the spool as written
                     max_creator_bytes=self._max_creator_bytes,
                 )
 
@@ -63,6 +65,9 @@ class DatabaseAttachmentStore:
                 found = load_file(session, attachment_id)
                 if found is None:
                     return None
-                return StoredAttachment(found.name, found.content_type, found.data)
+                chunks = []
+                while (chunk := load_chunk(session, attachment_id, len(chunks))) is not None:
+                    chunks.append(chunk)
+                return StoredAttachment(found.name, found.content_type, b"".join(chunks))
 
         return await anyio.to_thread.run_sync(read)

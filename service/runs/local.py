@@ -32,6 +32,7 @@ from sandbox import (
     RunStart,
     SandboxPool,
     SandboxUnavailable,
+    Spool,
     Started,
 )
 from service.runs.attachments import UrlFetcher
@@ -117,20 +118,22 @@ class LocalServices:
             raise BotCallRefused(request.bot_name, "no --bot-base was given to call bots at")
         return self._bots.call_bot(request)
 
-    async def fetch(self, url: str) -> bytes:
+    async def fetch(self, url: str) -> AsyncIterator[bytes]:
         if url in self.attachments:
-            return self.attachments[url]
-        return await self._fetcher.fetch(url)
+            yield self.attachments[url]
+            return
+        async for chunk in self._fetcher.fetch(url):
+            yield chunk
 
     def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
         return self._egress.http(request)
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         number = next(self._numbers)
         url = f"memory://attachments/{number}/{name}"
-        self.attachments[url] = contents
+        self.attachments[url] = contents.read()  # one local run, on the user's machine
         return AttachmentInfo(
             url=url,
             content_type=content_type or "application/octet-stream",

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import fastapi_poe as fp
 
-from sandbox import AttachmentInfo, BotCallRequest, HttpHead, HttpRefused, HttpRequest
+from sandbox import AttachmentInfo, BotCallRequest, HttpHead, HttpRefused, HttpRequest, Spool
 from service.runs.attachments import AttachmentError, AttachmentLimit, CappedUploader, UrlFetcher
 from service.runs.botcalls import BotRouter, CallBudget
 from service.runs.egress import Egress
@@ -73,11 +73,25 @@ class ScriptServices:
             if self.count is not None:
                 self.count("network", outcome)
 
-    async def fetch(self, url: str) -> bytes:
-        return await self._counted("fetch", self.fetcher.fetch(url))
+    async def fetch(self, url: str) -> AsyncIterator[bytes]:
+        outcome = "cancelled"
+        try:
+            async with aclosing(self.fetcher.fetch(url)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            outcome = "ok"
+        except AttachmentLimit:
+            outcome = "limit"
+            raise
+        except AttachmentError:
+            outcome = "failed"
+            raise
+        finally:
+            if self.count is not None:
+                self.count("fetch", outcome)
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         return await self._counted(
             "upload", self.uploader.upload(name, contents, content_type, is_inline)

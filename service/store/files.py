@@ -1,15 +1,18 @@
 """Attachments the service keeps for runs (SPEC §7), in the database so that any replica
-serves any file; each creator's bytes bounded (issue 11)."""
+serves any file; each creator's bytes bounded, every file in chunks (issue 11)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.errors import FilesFull
-from service.store.tables import Creator, File, utcnow
+from service.store.tables import Creator, File, FileChunk, utcnow
+
+CHUNK_BYTES = 1024 * 1024  # what one row of file_chunks holds at most
 
 
 def save_file(
@@ -20,18 +23,23 @@ def save_file(
     creator_id: int,
     name: str,
     content_type: str,
-    data: bytes,
+    size: int,
+    chunks: Iterable[bytes],
     max_creator_bytes: int,
 ) -> None:
-    """Keep ``data``, or raise FilesFull when the creator's files would pass the limit."""
+    """Keep the ``size`` bytes of ``chunks`` (each at most CHUNK_BYTES), or raise FilesFull
+    when the creator's files would pass the limit (before reading any)."""
     # The creator's row, locked (PostgreSQL; SQLite writers queue anyway): two saves of one
     # creator at once cannot both fit in what only one of them fits in.
     session.execute(select(Creator.id).where(Creator.id == creator_id).with_for_update())
-    used = session.scalar(
-        select(func.coalesce(func.sum(File.size), 0)).where(File.creator_id == creator_id)
+    used = int(
+        session.scalar(
+            select(func.coalesce(func.sum(File.size), 0)).where(File.creator_id == creator_id)
+        )
+        or 0
     )
-    if int(used or 0) + len(data) > max_creator_bytes:
-        raise FilesFull(name, len(data), int(used or 0), max_creator_bytes)
+    if used + size > max_creator_bytes:
+        raise FilesFull(name, size, used, max_creator_bytes)
     session.add(
         File(
             id=file_id,
@@ -39,13 +47,30 @@ def save_file(
             creator_id=creator_id,
             name=name,
             content_type=content_type,
-            size=len(data),
-            data=data,
+            size=size,
             created_at=utcnow(),
         )
     )
     session.flush()
+    written = 0
+    for seq, data in enumerate(chunks):
+        if len(data) > CHUNK_BYTES:
+            raise ValueError("a file chunk is larger than CHUNK_BYTES")
+        session.execute(
+            FileChunk.__table__.insert(), {"file_id": file_id, "seq": seq, "data": data}
+        )
+        written += len(data)
+    if written != size:
+        raise ValueError(f"the file has {written} bytes, not the {size} declared")
 
 
 def load_file(session: Session, file_id: str) -> File | None:
     return session.get(File, file_id)
+
+
+def load_chunk(session: Session, file_id: str, seq: int) -> bytes | None:
+    """One piece of a file; None past its last."""
+    data = session.scalar(
+        select(FileChunk.data).where(FileChunk.file_id == file_id, FileChunk.seq == seq)
+    )
+    return None if data is None else bytes(data)

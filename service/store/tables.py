@@ -225,8 +225,20 @@ class File(Base):
     name: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FileChunk(Base):
+    """A file's bytes in pieces of at most a MiB (``seq`` from 0), so that neither storing
+    nor serving a file holds it whole in a server's memory (issue 11)."""
+
+    __tablename__ = "file_chunks"
+
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LoginThrottle(Base):

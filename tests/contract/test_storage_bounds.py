@@ -5,21 +5,24 @@ retention run by two replicas at once on one SQLite file and on one PostgreSQL d
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import random
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import fastapi_poe as fp
 import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from service.store.tables import File, Report, Run, RunEvent, Script, utcnow
+from service.store.tables import File, FileChunk, Report, Run, RunEvent, Script, utcnow
 from tests.conftest import CreatorInfo
-from tests.contract.conftest import Service, _serve, console_events, text_of
-from tests.upstream import Upstream, wait_until
+from tests.contract.conftest import Service, _serve, ask, bot_events, console_events, text_of
+from tests.upstream import ACCESS_KEY, Upstream, wait_until
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -174,21 +177,25 @@ def _plant_old_runs(service: Service, script_id: int, creator_id: int) -> None:
                 for seq, kind in enumerate(("meta", "text", "done"))
             ],
         )
+        files = [secrets.token_urlsafe(24) for _ in ids[:200]]
         session.execute(
             File.__table__.insert(),
             [
                 {
-                    "id": secrets.token_urlsafe(24),
+                    "id": file_id,
                     "run_id": run_id,
                     "creator_id": creator_id,
                     "name": "old.txt",
                     "content_type": "text/plain",
                     "size": 3,
-                    "data": b"old",
                     "created_at": started,
                 }
-                for run_id in ids[:200]
+                for file_id, run_id in zip(files, ids, strict=False)
             ],
+        )
+        session.execute(
+            FileChunk.__table__.insert(),
+            [{"file_id": file_id, "seq": 0, "data": b"old"} for file_id in files],
         )
         session.execute(
             Report.__table__.insert(),
@@ -237,6 +244,8 @@ async def test_old_runs_files_and_reports_are_deleted_by_every_replica(
             )
 
     wait_until(lambda: remaining() == (1, 1, 0), timeout_s=60)
+    with first.db.transaction() as session:  # the old files' bytes went with them
+        assert session.scalar(select(func.count()).select_from(FileChunk)) == 1
     (kept,) = second.runs(creator, name)
     assert kept["id"] != old_run["id"]
     with first.db.transaction() as session:
@@ -248,3 +257,44 @@ async def test_old_runs_files_and_reports_are_deleted_by_every_replica(
     for service in replicas:
         log = Path(service.server.log_path).read_text()
         assert "retention round failed" not in log, log[-3000:]
+
+
+# -- attachment bytes in pieces -------------------------------------------------------------
+
+RANDOM_FILE = """
+import hashlib, random
+data = random.Random(7).randbytes(3_000_000)  # twelve channel chunks, three stored rows
+poe.default_chat.start_message().attach_file(name="r.bin", contents=data)
+print(hashlib.sha256(data).hexdigest())
+"""
+FETCHED_DIGEST = """
+import hashlib
+(attachment,) = poe.query.attachments
+print(hashlib.sha256(attachment.get_contents()).hexdigest())
+"""
+
+
+async def test_attachment_bytes_cross_the_server_intact_in_pieces(service: Service) -> None:
+    expected = hashlib.sha256(random.Random(7).randbytes(3_000_000)).hexdigest()
+    creator = service.creator()
+    maker = service.script(creator, RANDOM_FILE, access_key=ACCESS_KEY)
+    reader = service.script(
+        creator, FETCHED_DIGEST, settings={"allow_attachments": True}, access_key=ACCESS_KEY
+    )
+    kept = await console_events(service, creator, maker, {"query": "go"})
+    assert text_of(kept).strip() == expected
+    (url,) = [data["url"] for event, data in kept if event == "file"]
+    served = httpx.get(url, timeout=30)
+    assert served.headers["content-length"] == "3000000"
+    assert hashlib.sha256(served.content).hexdigest() == expected  # stored and served
+    message = fp.ProtocolMessage(
+        role="user",
+        content="digest",
+        attachments=[fp.Attachment(url=url, content_type="application/octet-stream", name="r")],
+    )
+    assert (await ask(service, reader, ACCESS_KEY, message)).strip() == expected  # fetched
+    # From Poe, with the access key: uploaded to Poe's endpoint, streamed from the spool.
+    to_poe = await bot_events(service, maker, ACCESS_KEY, "go")
+    (poe_url,) = [data["url"] for event, data in to_poe if event == "file"]
+    assert poe_url.startswith(service.upstream.root)
+    assert hashlib.sha256(httpx.get(poe_url, timeout=30).content).hexdigest() == expected

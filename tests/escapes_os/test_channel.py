@@ -13,7 +13,9 @@ once; the channel reads one child's frames no faster than its FrameRate (channel
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -53,17 +55,35 @@ REQUEST_FLOOD = _RAW + (
     "time.sleep(5)\n"
 )
 REUSED_REQUEST_ID = _RAW + (
-    "channel.sendall(protocol.encode(protocol.UploadRequest(7, 'a.txt', b'x' * 10)) * 2)\n"
-    "time.sleep(5)\n"
+    "channel.sendall(protocol.encode(protocol.UploadRequest(7, 'a.txt', 0)) * 2)\ntime.sleep(5)\n"
 )
-# Each fetch or upload holds up to 50 MB in the host (SPEC §8): 64 at once from one run
-# would be 3 GB. The host serves a few at a time; the others wait their turn.
+# Each fetch or upload costs the host a spool or a connection: 64 at once from one run would
+# be too many. The host serves a few at a time; the others wait their turn.
 TRANSFER_FLOOD = _RAW + (
     "for i in range(24):\n"
     "    channel.sendall(protocol.encode(protocol.FetchRequest(i, 'memory://big')))\n"
-    "    channel.sendall(protocol.encode(protocol.UploadRequest(100 + i, 'a.bin', b'x' * 1000)))\n"
+    "    channel.sendall(protocol.encode(protocol.UploadRequest(100 + i, 'a.bin', 1000)))\n"
+    "    channel.sendall(protocol.encode(protocol.UploadChunk(100 + i, b'x' * 1000)))\n"
     "time.sleep(3)\n"
 )
+
+# Upload pieces the host never asked for: more than declared, or of no upload at all.
+UPLOAD_OVERFLOW = _RAW + (
+    "channel.sendall(protocol.encode(protocol.UploadRequest(5, 'a.bin', 10)))\n"
+    "channel.sendall(protocol.encode(protocol.UploadChunk(5, b'x' * 11)))\n"
+    "time.sleep(5)\n"
+)
+STRAY_UPLOAD_CHUNK = _RAW + (
+    "channel.sendall(protocol.encode(protocol.UploadChunk(9, b'x')))\ntime.sleep(5)\n"
+)
+# Past SPEC's 50 MB the host reads the pieces and drops them: nothing is spooled for the
+# service, and the script learns why.
+OVERSIZED_UPLOAD = """
+try:
+    poe.start_message().attach_file(name="big.bin", contents=bytes(51 * 1024 * 1024))
+except poe.BotError as exc:
+    print(exc)
+"""
 
 # json.loads raises a plain ValueError on an integer longer than 4300 digits (not a
 # JSONDecodeError): the host must stop the child at once, not wait for its time limit.
@@ -102,8 +122,22 @@ async def test_descriptors_sent_to_the_host_are_dropped__host(open_pool: Sandbox
 
 @pytest.mark.parametrize(
     "source",
-    [HOST_MESSAGE, REQUEST_FLOOD, REUSED_REQUEST_ID, HUGE_INTEGER],
-    ids=["host-message", "bot-call-flood", "reused-id", "huge-integer"],
+    [
+        HOST_MESSAGE,
+        REQUEST_FLOOD,
+        REUSED_REQUEST_ID,
+        HUGE_INTEGER,
+        UPLOAD_OVERFLOW,
+        STRAY_UPLOAD_CHUNK,
+    ],
+    ids=[
+        "host-message",
+        "bot-call-flood",
+        "reused-id",
+        "huge-integer",
+        "upload-overflow",
+        "stray-upload-chunk",
+    ],
 )
 async def test_protocol_abuse_ends_the_run__host(open_pool: SandboxPool, source: str) -> None:
     began = time.monotonic()
@@ -134,9 +168,10 @@ class _Transfers(TestServices):
             self.running -= 1
             self.served += 1
 
-    async def fetch(self, url: str) -> bytes:
+    async def fetch(self, url: str) -> AsyncIterator[bytes]:
         await self._slowly()
-        return await super().fetch(url)
+        async for chunk in super().fetch(url):
+            yield chunk
 
     async def upload(self, *args: object) -> object:  # type: ignore[override]
         await self._slowly()
@@ -181,3 +216,14 @@ async def test_attachment_urls_the_host_never_handed_out_are_left_out__host(
     ]
     assert urls == ["memory://files/1/real.txt"]
     assert outcome.text == "done\n\nmore"
+
+
+async def test_an_upload_past_50_mb_never_reaches_the_service__host(
+    open_pool: SandboxPool,
+) -> None:
+    services = TestServices()
+    roomy = dataclasses.replace(QUICK, memory_mb=256)
+    outcome = await run(open_pool, OVERSIZED_UPLOAD, services=services, limits=roomy)
+    assert outcome.end is not None and outcome.end.status == "ok", outcome.describe()
+    assert "is 53477376 bytes; the limit is 52428800 bytes" in outcome.text
+    assert services.uploads == []

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 
+from sandbox import Spool
 from service.runs.attachments import (
     AttachmentError,
     AttachmentLimit,
@@ -129,7 +130,7 @@ async def test_loopback_is_refused_by_default(upstream: Upstream) -> None:
 async def test_loopback_is_allowed_when_private_fetches_are(upstream: Upstream) -> None:
     url = upstream.root + "/files/hello.txt"
     assert await fetch_attachment(url, allow_private=True) == b"hello world"
-    assert await UrlFetcher(allow_private=True).fetch(url) == b"hello world"
+    assert b"".join([c async for c in UrlFetcher(allow_private=True).fetch(url)]) == b"hello world"
 
 
 @pytest.mark.parametrize(
@@ -321,25 +322,25 @@ async def test_tls_verifies_the_name_while_connecting_to_the_pinned_address(
 
 async def test_poe_upload_returns_where_the_file_lives(upstream: Upstream) -> None:
     uploader = PoeUploader(upstream.access_key, base_url=upstream.upload_base)
-    info = await uploader.upload("notes.txt", b"some notes", None, False)
+    info = await uploader.upload("notes.txt", Spool.of(b"some notes"), None, False)
     assert info.name == "notes.txt"
     assert info.content_type == "text/plain"
     assert info.inline_ref is None
     assert await fetch_attachment(info.url, allow_private=True) == b"some notes"
-    inline = await uploader.upload("chart.png", b"\x89PNG", "image/png", True)
+    inline = await uploader.upload("chart.png", Spool.of(b"\x89PNG"), "image/png", True)
     assert inline.inline_ref is not None and len(inline.inline_ref) == 8
 
 
 async def test_poe_upload_with_a_refused_key_fails_clearly(upstream: Upstream) -> None:
     uploader = PoeUploader("k" * 32, base_url=upstream.upload_base)
     with pytest.raises(AttachmentError, match=re.escape("uploading 'a.txt' to Poe failed: 401")):
-        await uploader.upload("a.txt", b"x", None, False)
+        await uploader.upload("a.txt", Spool.of(b"x"), None, False)
 
 
 async def test_the_store_keeps_attachments_under_unguessable_ids() -> None:
     store = MemoryAttachmentStore()
     uploader = StoreUploader(store, "https://bots.example/")
-    info = await uploader.upload("data.csv", b"a,b\n", None, False)
+    info = await uploader.upload("data.csv", Spool.of(b"a,b\n"), None, False)
     prefix = "https://bots.example/files/"
     assert info.url.startswith(prefix)
     attachment_id = info.url.removeprefix(prefix)
@@ -347,7 +348,7 @@ async def test_the_store_keeps_attachments_under_unguessable_ids() -> None:
     stored = await store.load(attachment_id)
     assert stored is not None
     assert (stored.name, stored.content_type, stored.contents) == ("data.csv", "text/csv", b"a,b\n")
-    other = await uploader.upload("data.csv", b"a,b\n", "application/x-thing", True)
+    other = await uploader.upload("data.csv", Spool.of(b"a,b\n"), "application/x-thing", True)
     assert other.url != info.url and other.content_type == "application/x-thing"
     assert other.inline_ref is not None
 
@@ -355,21 +356,21 @@ async def test_the_store_keeps_attachments_under_unguessable_ids() -> None:
 async def test_a_response_carries_at_most_twenty_attachments() -> None:
     uploads = CappedUploader(StoreUploader(MemoryAttachmentStore(), "http://h"))
     for i in range(20):
-        await uploads.upload(f"{i}.txt", b"x", None, False)
+        await uploads.upload(f"{i}.txt", Spool.of(b"x"), None, False)
     with pytest.raises(AttachmentLimit, match="at most 20 attachments"):
-        await uploads.upload("21.txt", b"x", None, False)
+        await uploads.upload("21.txt", Spool.of(b"x"), None, False)
 
 
 async def test_an_attachment_over_the_size_limit_is_refused() -> None:
     uploads = CappedUploader(StoreUploader(MemoryAttachmentStore(), "http://h"), max_bytes=10)
-    await uploads.upload("ok.bin", b"x" * 10, None, False)
+    await uploads.upload("ok.bin", Spool.of(b"x" * 10), None, False)
     with pytest.raises(AttachmentLimit, match="is 11 bytes; the limit is 10 bytes"):
-        await uploads.upload("big.bin", b"x" * 11, None, False)
+        await uploads.upload("big.bin", Spool.of(b"x" * 11), None, False)
     assert uploads.count == 1
 
 
 async def test_a_failed_upload_does_not_use_up_the_count(upstream: Upstream) -> None:
     uploads = CappedUploader(PoeUploader("k" * 32, base_url=upstream.upload_base), max_count=1)
     with pytest.raises(AttachmentError):
-        await uploads.upload("a.txt", b"x", None, False)
+        await uploads.upload("a.txt", Spool.of(b"x"), None, False)
     assert uploads.count == 0

@@ -52,11 +52,11 @@ class EgressServices:
         raise BotCallRefused(request.bot_name, "no bots here")
         yield  # pragma: no cover
 
-    async def fetch(self, url: str) -> bytes:
+    def fetch(self, url: str) -> AsyncIterator[bytes]:
         raise BotCallRefused("", "no attachments here")
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: object, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         raise BotCallRefused("", "no attachments here")
 

@@ -13,6 +13,7 @@ import fastapi_poe as fp
 import pytest
 from fastapi import FastAPI
 
+from sandbox import Spool
 from sandbox.errors import BotCallRefused
 from sandbox.protocol import BotCallRequest
 from service.runs.attachments import PoeUploader
@@ -111,10 +112,10 @@ async def test_uploads_share_the_client_and_keep_their_own_key(upstream: Upstrea
     try:
         ours = PoeUploader(ACCESS_KEY, base_url=upstream.upload_base, session=clients.uploads)
         theirs = PoeUploader(OTHER_KEY, base_url=upstream.upload_base, session=clients.uploads)
-        first = await ours.upload("a.txt", b"a", "text/plain", False)
+        first = await ours.upload("a.txt", Spool.of(b"a"), "text/plain", False)
         with pytest.raises(BotCallRefused, match="401"):  # the upload route knows one key
-            await theirs.upload("b.txt", b"b", "text/plain", False)
-        second = await ours.upload("c.txt", b"c", "text/plain", False)  # still open
+            await theirs.upload("b.txt", Spool.of(b"b"), "text/plain", False)
+        second = await ours.upload("c.txt", Spool.of(b"c"), "text/plain", False)  # still open
         assert first.url != second.url
         assert not clients.uploads.is_closed
     finally:

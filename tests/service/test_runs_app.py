@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from sandbox import Spool
 from service.app import create_app
 from service.logs import RUN_FIELDS, SSE_LOGGER, JsonFormatter
 from service.runs.filestore import DatabaseAttachmentStore
@@ -60,9 +61,9 @@ async def test_files_are_served_by_their_id_with_safe_headers(
     app: FastAPI, client: httpx.AsyncClient, creator: CreatorInfo
 ) -> None:
     store = DatabaseAttachmentStore(app.state.db, None, creator_id=creator.id)
-    csv = await store.save("data; 1.csv", "text/csv", b"a,b\n1,2")
-    weird = await store.save("x.bin", "text/html\r\nX-Evil: 1", b"<script>")
-    html = await store.save("page.html", "text/html", b"<script>alert(1)</script>")
+    csv = await store.save("data; 1.csv", "text/csv", Spool.of(b"a,b\n1,2"))
+    weird = await store.save("x.bin", "text/html\r\nX-Evil: 1", Spool.of(b"<script>"))
+    html = await store.save("page.html", "text/html", Spool.of(b"<script>alert(1)</script>"))
     response = await client.get(f"/files/{csv}")
     assert response.status_code == 200 and response.content == b"a,b\n1,2"
     assert response.headers["content-type"].startswith("text/csv")

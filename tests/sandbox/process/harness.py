@@ -17,7 +17,7 @@ from typing import Any
 
 import fastapi_poe as fp
 
-from sandbox import SandboxPool
+from sandbox import SandboxPool, Spool
 from sandbox.errors import BotCallLimit, BotCallRefused
 from sandbox.protocol import (
     AttachmentInfo,
@@ -77,10 +77,10 @@ class TestServices:
             yield part
         self.finished_calls += 1
 
-    async def fetch(self, url: str) -> bytes:
+    async def fetch(self, url: str) -> AsyncIterator[bytes]:
         if url not in self.files:
             raise BotCallRefused("", f"cannot fetch {url}")
-        return self.files[url]
+        yield self.files[url]
 
     async def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
         """The web as a dict: ``files`` by URL (200), anything else 404."""
@@ -91,11 +91,12 @@ class TestServices:
         yield body if body is not None else b"not found"
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: Spool, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
-        self.uploads.append((name, contents))
+        data = contents.read()
+        self.uploads.append((name, data))
         url = f"memory://files/{len(self.uploads)}/{name}"
-        self.files[url] = contents
+        self.files[url] = data
         return AttachmentInfo(url, content_type or "application/octet-stream", name)
 
 

@@ -23,6 +23,7 @@ from sandbox.protocol import (
     RunEnd,
     RunStart,
     Started,
+    UploadChunk,
     UploadRequest,
 )
 
@@ -40,7 +41,8 @@ CHILD_TO_HOST = [
     Started(),
     MessageAdded(0, "bot", "hi", attachments=[AttachmentInfo("u", "text/plain", "n")]),
     BotCallStart(1, BotCallRequest("Echo", [{"role": "user", "content": "x"}])),
-    UploadRequest(2, "a.bin", b"\x00\xff" * 1000),
+    UploadRequest(2, "a.bin", 2000),
+    UploadChunk(2, b"\x00\xff" * 1000),
     RunEnd("error", "boom", "memory"),
 ]
 
