@@ -92,11 +92,11 @@ class _Services:
         raise NotImplementedError
         yield  # pragma: no cover
 
-    async def fetch(self, url: str) -> bytes:
+    def fetch(self, url: str) -> AsyncIterator[bytes]:
         raise NotImplementedError
 
     async def upload(
-        self, name: str, contents: bytes, content_type: str | None, is_inline: bool
+        self, name: str, contents: object, content_type: str | None, is_inline: bool
     ) -> AttachmentInfo:
         raise NotImplementedError
 
