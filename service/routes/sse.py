@@ -13,7 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 
 
 class EventSource(Protocol):
-    """A ``PoeEventStream`` or an orchestrator ``RunStream``."""
+    """A ``PoeEventStream`` or a ``runs.run.Run``."""
 
     def server_sent_events(self) -> AsyncIterator[ServerSentEvent]: ...
 

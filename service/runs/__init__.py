@@ -24,8 +24,9 @@ from service.runs.botcalls import (
     parts_from_run,
 )
 from service.runs.hosted import BotCaller, BotScript
-from service.runs.orchestrator import Orchestrator, RunStream
+from service.runs.orchestrator import Orchestrator
 from service.runs.response import ResponseText
+from service.runs.run import Run
 
 __all__ = [
     "AttachmentError",
@@ -42,7 +43,7 @@ __all__ = [
     "Orchestrator",
     "PoeUploader",
     "ResponseText",
-    "RunStream",
+    "Run",
     "StoreUploader",
     "StoredAttachment",
     "UpstreamBots",
