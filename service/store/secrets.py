@@ -46,7 +46,7 @@ def secret_names(session: Session, script: Script) -> list[tuple[str, datetime]]
     """The names of ``script``'s secrets with when each was last set, by name."""
     rows = session.execute(
         select(ScriptSecret.name, ScriptSecret.updated_at)
-        .where(ScriptSecret.script_id == script.id)
+        .where(ScriptSecret.script_id == script.id)  # the id only: a detached script will do
         .order_by(ScriptSecret.name)
     ).all()
     return [(name, updated_at) for name, updated_at in rows]

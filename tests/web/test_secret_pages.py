@@ -63,3 +63,13 @@ async def test_forms_need_their_csrf_token_and_the_scripts_creator(
         f"/scripts/{name}/secrets", {"secret_name": "K", "secret_value": VALUE}
     )
     assert other.status_code == 404 and _secret_names(db, name) == []
+
+
+async def test_a_refused_save_still_shows_the_secrets(visitor: Visitor) -> None:
+    name = await visitor.create_script()
+    await visitor.get(f"/scripts/{name}/edit")
+    await visitor.post(f"/scripts/{name}/secrets", {"secret_name": "KEEP", "secret_value": VALUE})
+    await visitor.get(f"/scripts/{name}/edit")
+    refused = await visitor.post(f"/scripts/{name}/edit", {"source": "def broken(:\n"})
+    assert refused.status_code == 422, refused.status_code
+    assert "Nothing was saved" in refused.text and 'data-secret="KEEP"' in refused.text

@@ -139,7 +139,8 @@ async def update(
         saved = await _save(form, action)
         if saved is not None:
             return redirect(request, f"/scripts/{script.name}", notice=saved)
-    return _form_page(request, form, script, status_code=form.status_code)
+    names = await api.in_transaction(database, lambda session: secret_names(session, script))
+    return _form_page(request, form, script, status_code=form.status_code, secrets=names)
 
 
 @router.post("/check")
