@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.http_query
 	$(BIN)/python -m benchmarks.egress
 	$(BIN)/python -m benchmarks.attachment_memory
+	$(BIN)/python -m benchmarks.noisy_neighbours
 
 # N hello-world queries at once on SQLite and PostgreSQL: BENCH_QUERIES=500 by default.
 BENCH_QUERIES ?= 500

@@ -17,6 +17,10 @@ from service.common_passwords import COMMON_PASSWORDS
 from service.errors import ServiceBusy, WeakPassword
 from service.security import hash_password, verify_password
 
+# The login pages' database transactions at once: a flood of them would otherwise take
+# every worker thread (anyio's 40) from the queries of other tenants, and queue on SQLite's
+# write lock in front of them.
+ACCOUNT_TRANSACTIONS = 4
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a bound keeps hashing cheap
 BUSY_RETRY_S = 2
@@ -36,12 +40,14 @@ def check_password(password: str, *, name: str = "") -> None:
 
 
 class PasswordHashing:
-    """The process's argon2 work: one per app, in ``app.state.passwords``."""
+    """The process's argon2 work, and the bound on the account pages' transactions
+    (``transactions``): one per app, in ``app.state.passwords``."""
 
     def __init__(self, at_once: int | None = None, max_waiting: int = 32) -> None:
         # argon2-cffi's default uses 4 lanes; half the cores leaves the rest to the runs.
         self._limiter = anyio.CapacityLimiter(at_once or max(1, (os.cpu_count() or 2) // 2))
         self._max_waiting = max_waiting
+        self.transactions = anyio.CapacityLimiter(ACCOUNT_TRANSACTIONS)
 
     async def hash(self, password: str) -> str:
         return await self._run(hash_password, password)  # type: ignore[no-any-return]

@@ -3,7 +3,9 @@
 An attempt is counted *before* its password is checked (``reserve_attempt``), so a burst of
 concurrent guesses cannot all slip through before the first failure is written. Past a few
 free failures, each further attempt on the same key must wait twice as long as the one
-before (1 s, 2 s, 4 s, ... at most ``MAX_DELAY``); a success clears the account's count.
+before (1 s, 2 s, 4 s, ... at most ``MAX_DELAY``), counted again from the moment the
+failure is known (``attempt_failed``: checking a password takes a good part of a second on
+a busy machine); a success clears the account's count.
 Keys are ``account:<name key>`` and ``address:<client address>``; the address allows more
 failures, since many people may share one address.
 """
@@ -64,6 +66,16 @@ def reserve_attempt(session: Session, keys: list[ThrottleKey]) -> int | None:
         over = row.failures - throttle.free_failures
         row.blocked_until = now + _delay(over) if over > 0 else None
     return None
+
+
+def attempt_failed(session: Session, keys: list[ThrottleKey]) -> None:
+    """The password was wrong: a back-off the reservation started runs from now."""
+    now = utcnow()
+    for throttle in keys:
+        row = session.get(LoginThrottle, throttle.key, with_for_update=True)
+        over = row.failures - throttle.free_failures if row is not None else 0
+        if row is not None and over > 0:
+            row.blocked_until = now + _delay(over)
 
 
 def attempt_succeeded(session: Session, account: ThrottleKey, others: list[ThrottleKey]) -> None:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from service.errors import LoginThrottled, NotFound, WeakPassword
 from service.passwords import MAX_PASSWORD_CHARS, check_password
-from service.routes.deps import DatabaseDep, SessionDep
+from service.routes.deps import SessionDep
 from service.routes.pages.auth import (
     THROTTLED,
     client_address,
@@ -36,6 +36,7 @@ from service.store.creators import (
 from service.store.login_throttles import (
     account_key,
     address_key,
+    attempt_failed,
     attempt_succeeded,
     reserve_attempt,
 )
@@ -94,10 +95,9 @@ async def password(
     creator_id: SignedInId,
     form: CheckedForm,
     web: WebSessionDep,
-    database: DatabaseDep,
 ) -> Response:
     current, new = field_of(form, "current_password"), field_of(form, "new_password")
-    holder = await in_transaction(database, _holder, creator_id)
+    holder = await in_transaction(request, _holder, creator_id)
     errors: dict[str, str] = {}
     try:
         check_password(new, name=holder.name)
@@ -107,7 +107,7 @@ async def password(
         errors["new_password_again"] = "The two new passwords differ."
     if not errors:
         keys = [account_key(holder.name_key), address_key(client_address(request))]
-        wait_s = await in_transaction(database, reserve_attempt, keys)
+        wait_s = await in_transaction(request, reserve_attempt, keys)
         if wait_s is not None:
             raise LoginThrottled(THROTTLED.format(seconds=wait_s), wait_s)
         matches = False
@@ -115,19 +115,18 @@ async def password(
             matches = await passwords_of(request).verify(holder.password_hash, current)
         if not matches:
             errors["current_password"] = WRONG_CURRENT
+            await in_transaction(request, attempt_failed, keys)
         else:
-            await in_transaction(database, attempt_succeeded, keys[0], keys[1:])
+            await in_transaction(request, attempt_succeeded, keys[0], keys[1:])
     if errors:
         return await in_transaction(
-            database,
+            request,
             lambda session: _account_page(
                 request, session, creator_id, status_code=400, errors=errors
             ),
         )
     password_hash = await passwords_of(request).hash(new)
-    version = await in_transaction(
-        database, change_password, creator_id, web.version, password_hash
-    )
+    version = await in_transaction(request, change_password, creator_id, web.version, password_hash)
     if version is None:  # this session was ended meanwhile (a logout elsewhere)
         web.log_out()
         return redirect(request, "/login", notice="Your session had ended; log in again.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -21,7 +21,7 @@ from service import audit
 from service.errors import InvalidName, LoginThrottled, NameTaken, WeakPassword
 from service.names import name_key
 from service.passwords import MAX_PASSWORD_CHARS, PasswordHashing, check_password
-from service.routes.deps import DatabaseDep, SettingsDep
+from service.routes.deps import SettingsDep
 from service.routes.pages.deps import CheckedForm, WebSessionDep, mark_page
 from service.routes.pages.rendering import page, redirect
 from service.security import hash_password
@@ -31,6 +31,7 @@ from service.store.login_throttles import (
     ThrottleKey,
     account_key,
     address_key,
+    attempt_failed,
     attempt_succeeded,
     reserve_attempt,
 )
@@ -88,15 +89,27 @@ def client_address(request: Request) -> str:
 T = TypeVar("T")
 
 
-async def in_transaction(database: Database, function: Callable[..., T], *args: Any) -> T:
-    """``function(session, *args)`` in a short transaction of its own, in a worker thread:
-    the pages' routes that hash passwords hold no transaction meanwhile."""
+async def in_transaction(request: Request, function: Callable[..., T], *args: Any) -> T:
+    """``function(session, *args)`` in a short transaction of its own, in a worker thread,
+    a few at a time (``PasswordHashing.transactions``): the pages' routes that hash
+    passwords hold no transaction meanwhile, and a login flood waits here, holding no
+    thread, rather than in front of other tenants' queries."""
+    database: Database = request.app.state.db
 
     def call() -> T:
         with database.transaction() as session:
             return function(session, *args)
 
-    return await anyio.to_thread.run_sync(call)
+    return await anyio.to_thread.run_sync(call, limiter=passwords_of(request).transactions)
+
+
+def _failed(
+    session: Session, keys: list[ThrottleKey], creator_id: int | None, address: str
+) -> None:
+    """A wrong password: the back-off runs from now, and a known account's audit log says so."""
+    attempt_failed(session, keys)
+    if creator_id is not None:
+        audit.record(session, creator_id, "login.failed", address=address)
 
 
 def _find_account(session: Session, key: str) -> _Account | None:
@@ -126,7 +139,6 @@ async def login(
     request: Request,
     form: CheckedForm,
     web: WebSessionDep,
-    database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
     name, password = field_of(form, "name").strip(), field_of(form, "password")
@@ -134,19 +146,19 @@ async def login(
     key = name_key(name[:200])
     account = account_key(key)
     others: list[ThrottleKey] = [address_key(client_address(request))]
-    wait_s = await in_transaction(database, reserve_attempt, [account, *others])
+    wait_s = await in_transaction(request, reserve_attempt, [account, *others])
     if wait_s is not None:
         raise LoginThrottled(THROTTLED.format(seconds=wait_s), wait_s)
-    found = await in_transaction(database, _find_account, key)
+    found = await in_transaction(request, _find_account, key)
     matches = False
     if password and len(password) <= MAX_PASSWORD_CHARS:
         stored = found.password_hash if found is not None else None
         matches = await passwords_of(request).verify(stored or _dummy_hash(), password)
         matches = matches and stored is not None
-    if found is not None and not matches:
-        failed = partial(audit.record, address=client_address(request))
-        await in_transaction(database, failed, found.id, "login.failed")
     if found is None or not matches:
+        keys = [account, *others]
+        creator_id = found.id if found is not None else None
+        await in_transaction(request, _failed, keys, creator_id, client_address(request))
         return page(
             request,
             "login.html",
@@ -156,7 +168,7 @@ async def login(
             allow_signup=settings.allow_signup,
             error=WRONG_LOGIN,
         )
-    await in_transaction(database, attempt_succeeded, account, others)
+    await in_transaction(request, attempt_succeeded, account, others)
     web.log_in(found.id, found.session_version)
     return redirect(request, next_path)
 
@@ -173,7 +185,6 @@ async def signup(
     request: Request,
     form: CheckedForm,
     web: WebSessionDep,
-    database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
     if not settings.allow_signup:
@@ -190,7 +201,7 @@ async def signup(
     if not errors:
         password_hash = await passwords_of(request).hash(password)
         try:
-            creator = await in_transaction(database, create_creator, name, password_hash)
+            creator = await in_transaction(request, create_creator, name, password_hash)
         except (InvalidName, NameTaken) as exc:
             errors["name"] = str(exc)
     if creator is None:
@@ -212,11 +223,9 @@ def end_sessions(session: Session, creator_id: int, version: int) -> None:
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, form: CheckedForm, web: WebSessionDep, database: DatabaseDep
-) -> Response:
+async def logout(request: Request, form: CheckedForm, web: WebSessionDep) -> Response:
     if web.creator_id is not None:
-        await in_transaction(database, end_sessions, web.creator_id, web.version)
+        await in_transaction(request, end_sessions, web.creator_id, web.version)
     web.log_out()
     return redirect(request, "/login", notice="You are logged out.")
 
