@@ -21,7 +21,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-_PREFIX = "scriptbots_"  # then <pid>_slot<n> (not "scriptbots-": an older layout's)
+_PREFIX = "scriptbots_"  # then <pid>_slot<n>
+_LEGACY_PREFIX = "scriptbots-"  # then <pid>, holding slot-<n>: the layout before issue 11
 CONTROLLERS = ("memory", "pids", "cpu")
 CPU_WEIGHT = 100  # cgroup v2 cpu.weight (its default); v1 cpu.shares 1024 is the same share
 
@@ -226,9 +227,10 @@ def _prepared(directory: str) -> str:
     """``directory``, once the slots of template processes now dead are removed from it and
     a cgroup could be made in it."""
     for name in os.listdir(directory):
-        pid = name[len(_PREFIX) :].split("_", 1)[0]
-        if name.startswith(_PREFIX) and not os.path.exists(f"/proc/{pid}"):
-            _remove_tree(os.path.join(directory, name))
+        for prefix, separator in ((_PREFIX, "_"), (_LEGACY_PREFIX, "/")):
+            pid = name[len(prefix) :].split(separator, 1)[0]
+            if name.startswith(prefix) and not os.path.exists(f"/proc/{pid}"):
+                _remove_tree(os.path.join(directory, name))
     probe = os.path.join(directory, f"{_PREFIX}{os.getpid()}_probe")
     try:
         os.mkdir(probe)
