@@ -136,3 +136,22 @@ def test_the_operator_reads_every_creators_entries_with_scriptbots_audit(
     assert unknown.returncode == 1 and "nobody-here" in unknown.stderr
     bad = scriptbots("audit", "--since", "yesterday", cwd=workdir, env=env)
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+async def test_secrets_set_and_removed_are_recorded_without_their_values(
+    client: httpx.AsyncClient, creator: CreatorInfo, make_script: MakeScript
+) -> None:
+    name = (await make_script())["name"]
+    url = f"/api/v1/scripts/{name}/secrets/API_KEY"
+    for value in ("first-value-xyz", "second-value-xyz"):
+        response = await client.put(url, json={"value": value}, headers=creator.headers)
+        assert response.status_code in (200, 201, 204), response.text
+    assert (await client.delete(url, headers=creator.headers)).status_code == 204
+    page = await audit(client, creator, limit=3)
+    entries = [(e["action"], e["subject"], e["detail"]) for e in page["items"]]
+    assert entries == [
+        ("secret.removed", f"{name}/API_KEY", {}),
+        ("secret.set", f"{name}/API_KEY", {"created": False}),
+        ("secret.set", f"{name}/API_KEY", {"created": True}),
+    ]
+    assert "value-xyz" not in json.dumps(page)
