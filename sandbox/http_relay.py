@@ -3,7 +3,8 @@
 Each request is one task of the run's supervisor. The head goes to the child at once; the
 body in ``HTTP_CHUNK_BYTES`` pieces, at most ``HTTP_WINDOW`` of them ahead of what the script
 has read (the child acknowledges each with ``HttpRead``): a script reading a stream slowly
-makes the service read its upstream slowly, and neither holds the body whole.
+makes the service read its upstream slowly, and neither holds the body whole. At most
+``MAX_ACTIVE`` requests of a run are performed at once; the others wait their turn.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sandbox.services import RunServices
 logger = logging.getLogger(__name__)
 
 _FAILURES = frozenset(typing.get_args(HttpFailure))
+MAX_ACTIVE = 32  # upstream connections of one run at once
 Reply = Callable[[HttpHead | HttpChunk | HttpEnd], Awaitable[None]]
 
 
@@ -58,6 +60,7 @@ class HttpRelay:
         self._reply = reply
         self._run_over = run_over
         self._credits: dict[int, _Credits] = {}
+        self._active = asyncio.Semaphore(MAX_ACTIVE)
 
     def read(self, request_id: int) -> None:
         """The child consumed a chunk of ``request_id`` (a late one, after its end, is moot)."""
@@ -70,7 +73,10 @@ class HttpRelay:
         credits = self._credits[request_id] = _Credits()
         end = HttpEnd(request_id)
         parts: Any = None
+        acquired = False
         try:
+            await self._active.acquire()
+            acquired = True
             parts = self._services.http(request)
             async for part in parts:
                 if isinstance(part, HttpHead):
@@ -95,4 +101,6 @@ class HttpRelay:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
+            if acquired:
+                self._active.release()
         await self._reply(end)

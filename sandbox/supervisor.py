@@ -68,6 +68,8 @@ MAX_IN_FLIGHT = 64  # bot calls, fetches and uploads of one run at once (poe.par
 # wait their turn, an upload before its chunks are read.
 MAX_TRANSFERS_IN_FLIGHT = 4
 MAX_ERROR_CHARS = 20_000
+MAX_HTTP_IN_FLIGHT = 256  # a half-shield script's requests at once (http_relay.py runs 32)
+_HTTP_CROWD = f"a run may have at most {MAX_HTTP_IN_FLIGHT} HTTP requests open at once"
 MISBEHAVED = "The sandbox process misbehaved and was stopped."
 _BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script down
 _EXIT_REPORT_WAIT_S = 5.0
@@ -283,6 +285,9 @@ class RunSupervisor:
         elif isinstance(message, HttpRequest):
             if self._start.privacy_shield != "half":
                 raise _Violation("HttpRequest in a full-shield run")
+            if sum(1 for k in self._tasks if k[0] == "http") >= MAX_HTTP_IN_FLIGHT:
+                await self._reply(HttpEnd(message.request_id, _HTTP_CROWD, "limit"))
+                return
             self._spawn(("http", message.request_id), self._http.serve(message))
         elif isinstance(message, HttpRead):
             self._http.read(message.request_id)
@@ -342,7 +347,11 @@ class RunSupervisor:
     # -- answering the child ------------------------------------------------------------
 
     def _spawn(self, key: tuple[str, int], work: Any) -> None:
-        if key in self._tasks or len(self._tasks) >= MAX_IN_FLIGHT:
+        # HTTP requests are counted apart (MAX_HTTP_IN_FLIGHT): asyncio.gather over a page of
+        # URLs is an ordinary script, and the run's request budget bounds them anyway.
+        same_kind = sum(1 for k in self._tasks if (k[0] == "http") == (key[0] == "http"))
+        limit = MAX_HTTP_IN_FLIGHT if key[0] == "http" else MAX_IN_FLIGHT
+        if key in self._tasks or same_kind >= limit:
             work.close()
             raise _Violation(f"{key[0]} id {key[1]} reused, or too many in flight")
         task = asyncio.get_running_loop().create_task(work)

@@ -400,3 +400,23 @@ async def test_https_is_verified_by_the_host_for_every_client(
         )
         outcome = await half(pool, source, url, egress)
     assert outcome.text.split("\n\n") == [" ".join(["hello world"] * 5), "refused: True"]
+
+
+MANY_AT_ONCE = """
+import asyncio, httpx
+
+async def main():
+    async with httpx.AsyncClient() as client:
+        answers = await asyncio.gather(*(client.get(BASE + "/hello") for _ in range(90)))
+    print(sum(a.status_code == 200 for a in answers))
+
+asyncio.run(main())
+"""
+
+
+async def test_ninety_requests_at_once_all_get_their_answer(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    base, _ = web
+    outcome = await half(pool, MANY_AT_ONCE, base)
+    assert outcome.text == "90"
