@@ -9,7 +9,8 @@ events: on the leading edge, text that comes after a quiet window goes out at on
 follows within the window waits for its end, in one event. The response is capped at
 ``Limits.max_output_chars``. No I/O here besides reading the source:
 the orchestrator drives every run through a ``PoeEventStream`` (its transcript is the run's
-record), and ``routes/sse.py`` turns the events into the HTTP answer.
+record), and ``routes/sse.py`` turns the events into the HTTP answer (the wire format is
+there only).
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from sse_starlette.event import ServerSentEvent
 
 from sandbox.protocol import AttachmentInfo, ChatEvent, Limits, RunEnd, Started
 from service.runs.response import (
@@ -55,17 +54,19 @@ INVALID_EVENT = "The sandbox sent an invalid event; the run was stopped."
 
 @dataclass(frozen=True)
 class SseEvent:
-    """One Poe event: its name and its JSON data, as fastapi_poe serialises them."""
+    """One Poe event: its name, its JSON data as fastapi_poe serialises it, and ``value``,
+    what the data says as a typed value (the text of ``text``, ``replace_response`` and
+    ``error``, the ``AttachmentInfo`` of ``file``) for whoever reads the events in process
+    (a hosted script called by another, ``localbots.py``). The wire format is
+    ``routes/sse.py``'s."""
 
     event: str
     data: str
+    value: str | AttachmentInfo | None = field(default=None, compare=False)
 
-    def to_server_sent_event(self) -> ServerSentEvent:
-        return ServerSentEvent(data=self.data, event=self.event)
-
-    def encode(self) -> bytes:
-        """The bytes on the wire, identical to what ``make_app`` sends (sse-starlette)."""
-        return self.to_server_sent_event().encode()
+    def record(self) -> dict[str, Any]:
+        """The event as a transcript entry of the run record."""
+        return {"event": self.event, "data": json.loads(self.data)}
 
 
 def meta_event(*, refetch_settings: bool = False) -> SseEvent:
@@ -80,11 +81,11 @@ def meta_event(*, refetch_settings: bool = False) -> SseEvent:
 
 
 def text_event(text: str) -> SseEvent:
-    return SseEvent("text", json.dumps({"text": text}))
+    return SseEvent("text", json.dumps({"text": text}), text)
 
 
 def replace_response_event(text: str) -> SseEvent:
-    return SseEvent("replace_response", json.dumps({"text": text}))
+    return SseEvent("replace_response", json.dumps({"text": text}), text)
 
 
 def file_event(attachment: AttachmentInfo) -> SseEvent:
@@ -94,12 +95,12 @@ def file_event(attachment: AttachmentInfo) -> SseEvent:
         "name": attachment.name,
         "inline_ref": attachment.inline_ref,
     }
-    return SseEvent("file", json.dumps(data))
+    return SseEvent("file", json.dumps(data), attachment)
 
 
 def error_event(text: str) -> SseEvent:
     # A script's failure is not made better by retrying it (SPEC §7: allow_retry false).
-    return SseEvent("error", json.dumps({"allow_retry": False, "text": text}))
+    return SseEvent("error", json.dumps({"allow_retry": False, "text": text}), text)
 
 
 def done_event() -> SseEvent:
@@ -204,12 +205,6 @@ class PoeEventStream:
             raise RuntimeError("a PoeEventStream can be iterated only once")
         self._iterated = True
         return self._events()
-
-    async def server_sent_events(self) -> AsyncIterator[ServerSentEvent]:
-        """The events as sse-starlette objects; closing this closes the run's source."""
-        async with aclosing(self.__aiter__()) as events:
-            async for event in events:
-                yield event.to_server_sent_event()
 
     async def _events(self) -> AsyncIterator[SseEvent]:
         loop = asyncio.get_running_loop()

@@ -11,13 +11,12 @@ counts the depth), and its traceback, shown to the caller, is the caller's creat
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 
 import fastapi_poe as fp
 
-from sandbox import BotCallRefused, BotCallRequest
+from sandbox import AttachmentInfo, BotCallRefused, BotCallRequest
 from service.runs.botcalls import BotRouter, LocalBot
 from service.runs.events import SseEvent
 from service.runs.hosted import BotScript
@@ -48,25 +47,26 @@ class HostedBots:
 async def parts_from_events(
     bot_name: str, events: AsyncIterable[SseEvent]
 ) -> AsyncIterator[fp.PartialResponse]:
-    """A run's Poe events as a called bot's parts; a failed run raises ``BotCallRefused``
-    with the text of its ``error`` event, after the run has ended."""
+    """A run's Poe events as a called bot's parts, from their typed values (nothing is
+    parsed back from JSON); a failed run raises ``BotCallRefused`` with the text of its
+    ``error`` event, after the run has ended."""
     error: str | None = None
     async with aclosing(aiter(events)) as stream:  # type: ignore[type-var]
         async for event in stream:
-            data = json.loads(event.data)
-            if event.event == "text" and data["text"]:
-                yield fp.PartialResponse(text=data["text"])
-            elif event.event == "replace_response":
-                yield fp.PartialResponse(text=data["text"], is_replace_response=True)
-            elif event.event == "file":
+            value = event.value
+            if isinstance(value, AttachmentInfo):
                 attachment = fp.Attachment(
-                    url=data["url"],
-                    content_type=data["content_type"],
-                    name=data["name"],
-                    inline_ref=data["inline_ref"],
+                    url=value.url,
+                    content_type=value.content_type,
+                    name=value.name,
+                    inline_ref=value.inline_ref,
                 )
                 yield fp.PartialResponse(text="", attachment=attachment)
+            elif event.event == "text" and value:
+                yield fp.PartialResponse(text=value)
+            elif event.event == "replace_response":
+                yield fp.PartialResponse(text=value or "", is_replace_response=True)
             elif event.event == "error":
-                error = data.get("text") or "the script failed"
+                error = value or "the script failed"
     if error is not None:
         raise BotCallRefused(bot_name, error)

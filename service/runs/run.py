@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.to_thread
@@ -127,12 +127,6 @@ class Run:
                     yield event
         finally:  # the record is written after the response (its end was, before done)
             self.host.track(self)
-
-    async def server_sent_events(self) -> AsyncIterator[Any]:
-        """The events as sse-starlette objects, for ``routes.sse.sse_response``."""
-        async with aclosing(self._iterate()) as events:
-            async for event in events:
-                yield event.to_server_sent_event()
 
     def record_http(self, record: HttpRecord) -> None:
         entry = dataclasses.replace(record, path=self.redactor.text(record.path)).entry()

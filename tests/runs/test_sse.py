@@ -24,6 +24,7 @@ from sandbox.protocol import (
     TextAppended,
     TextReplaced,
 )
+from service.routes.sse import encode
 from service.runs.events import (
     DISCONNECTED,
     INVALID_EVENT,
@@ -424,7 +425,7 @@ def test_events_encode_exactly_as_fastapi_poe_does() -> None:
         ),
     ]
     for ours, theirs in pairs:
-        assert ours.encode() == theirs.encode()
+        assert encode(ours) == theirs.encode()
 
 
 async def test_files_past_the_event_budget_are_left_out_but_no_text_is() -> None:
