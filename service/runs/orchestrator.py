@@ -298,6 +298,7 @@ class Orchestrator:
             uploads=parent.uploads,
             depth=router.depth,
             parent_id=parent.id,
+            inherited_secrets=parent.redactor.values,
         )
         return aiter(run)
 

@@ -50,6 +50,11 @@ class Redactor:
         self._messages: dict[int, _Message] = {}
 
     @property
+    def values(self) -> tuple[str, ...]:
+        """The values it masks (a nested run masks its caller's too)."""
+        return tuple(self._values)
+
+    @property
     def active(self) -> bool:
         return self._pattern is not None
 

@@ -100,11 +100,14 @@ class Run:
     # Its events (and so its transcript): the HTTP requests of the script join it.
     events: PoeEventStream = field(init=False)
 
+    # A nested run's caller's secrets (and theirs): masked here too, as the caller may
+    # pass one in its bot call.
+    inherited_secrets: tuple[str, ...] = field(default=(), repr=False)
     # Masks the script's secrets in what the run leaves behind (output, errors, records).
     redactor: Redactor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.redactor = Redactor(self.script.environment.values())
+        self.redactor = Redactor([*self.script.environment.values(), *self.inherited_secrets])
         self.events = PoeEventStream(
             self._items(),
             limits=self.host.limits,

@@ -78,3 +78,18 @@ async def test_a_script_without_secrets_has_an_empty_environment(
 ) -> None:
     name = service.script(creator, NO_SECRETS)
     assert text_of(await bot_events(service, name, creator.token, "go")) == "[]"
+
+
+async def test_a_secret_passed_to_a_nested_script_is_masked_in_its_run_too(
+    service: Service, creator: CreatorInfo
+) -> None:
+    child = service.script(creator, "print('child got', poe.query.text)\n")
+    parent = service.script(
+        creator, f"import os\nprint(poe.call({child!r}, os.environ['API_KEY']).text)\n"
+    )
+    put = service.api("PUT", f"/scripts/{parent}/secrets/API_KEY", creator, json={"value": SECRET})
+    assert put.status_code == 204
+    events = await bot_events(service, parent, creator.token, "go")
+    assert text_of(events) == "child got ***" and SECRET not in json.dumps(events)
+    (nested,) = service.runs(creator, child)
+    assert SECRET not in json.dumps(service.run(creator, child, nested["id"]))
