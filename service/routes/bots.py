@@ -9,7 +9,6 @@ creator (401 otherwise); an unknown script is 404 whatever the credential.
 
 from __future__ import annotations
 
-import html
 from typing import Annotated, Any
 
 import fastapi_poe as fp
@@ -22,6 +21,7 @@ from starlette.exceptions import HTTPException
 from service.errors import NotFound
 from service.routes.bot_body import BotBodies, check_ids
 from service.routes.deps import OrchestratorDep, SettingsDep
+from service.routes.pages.rendering import page
 from service.routes.schemas import ErrorOut
 from service.routes.sse import sse_response
 from service.runs.hosted import BotCaller
@@ -83,26 +83,14 @@ async def bot_request(
 
 @router.get("/bots/{name}", response_class=HTMLResponse, responses={404: {"model": ErrorOut}})
 async def bot_page(
-    name: NamePath, orchestrator: OrchestratorDep, settings: SettingsDep
-) -> HTMLResponse:
-    """A short page: the bot's name and how to connect it to Poe."""
+    request: Request, name: NamePath, orchestrator: OrchestratorDep, settings: SettingsDep
+) -> Response:
+    """A short page: the bot's name and how to connect it to Poe (the pages' layout and
+    security headers)."""
     bot = await orchestrator.find_bot(name)
     if bot is None:
         raise NotFound(f"There is no bot named {name[:60]!r}.")
-    bot_name = html.escape(bot.name)
-    url = html.escape(settings.bot_url(bot.name))
-    create = "https://poe.com/create_bot?server=1"
-    return HTMLResponse(
-        "<!doctype html><html><head><meta charset=utf-8>"
-        f"<title>{bot_name} · scriptbots</title></head><body>"
-        f"<h1>{bot_name}</h1><p>This is a Poe server bot hosted by scriptbots.</p>"
-        "<h2>Connect it to Poe</h2><ol>"
-        f'<li>Open <a href="{create}">{create}</a> and choose a server bot.</li>'
-        f"<li>Server URL: <code>{url}</code></li>"
-        "<li>Copy the access key Poe shows into the script's settings "
-        "(<code>poe_access_key</code>), then save the bot on Poe.</li>"
-        "</ol></body></html>"
-    )
+    return page(request, "bot.html", bot_name=bot.name, bot_url=settings.bot_url(bot.name))
 
 
 def bot_bodies(request: Request) -> BotBodies:

@@ -270,9 +270,16 @@ async def test_versions_diff_and_restore(visitor: Visitor, db: Database) -> None
     await visitor.post(f"/scripts/{name}/edit", {"source": "a = 1\nb = 3\nc = '<b>'\n"})
     diff = await visitor.get(f"/scripts/{name}/versions/2")
     assert diff.status_code == 200
-    assert re.search(r'<tr class="removed">.*?b = 2', diff.text, re.DOTALL)
-    assert re.search(r'<tr class="added">.*?b = 3', diff.text, re.DOTALL)
-    assert "c = &#39;&lt;b&gt;&#39;" in diff.text
+    rows = [
+        (kind, unescape(re.sub(r"<[^>]+>", "", html)))  # the text of highlighted lines
+        for kind, html in re.findall(r'<tr class="(removed|added)">(.*?)</tr>', diff.text, re.S)
+    ]
+    assert [(kind, text.split()[-3:]) for kind, text in rows] == [  # after the sign
+        ("removed", ["\u2212b", "=", "2"]),  # U+2212, the minus sign
+        ("added", ["+b", "=", "3"]),
+        ("added", ["+c", "=", "'<b>'"]),
+    ]
+    assert "&lt;b&gt;" in diff.text and "'<b>'" not in diff.text
     against = await visitor.get(f"/scripts/{name}/versions/1?against=2")
     assert "Changes from version 2" in against.text
     response = await visitor.post(f"/scripts/{name}/versions/1/restore")

@@ -1,10 +1,15 @@
-"""Line diffs of two sources (difflib), as rows a template prints escaped, never as markup."""
+"""Line diffs of two sources (difflib), as rows of highlighted lines (``listings.py``: each
+token escaped by Pygments), never of markup from the sources themselves."""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
 from typing import Literal
+
+from markupsafe import Markup
+
+from service.routes.pages.listings import highlighted_lines, source_lines
 
 CONTEXT_LINES = 3
 MAX_DIFF_LINES = 20_000  # a diff past this many lines (of a 1 MiB source) is cut: difflib is slow
@@ -15,15 +20,16 @@ Kind = Literal["hunk", "same", "added", "removed"]
 @dataclass(frozen=True)
 class DiffRow:
     kind: Kind
-    text: str
+    text: str | Markup
     old_line: int | None = None
     new_line: int | None = None
 
 
 def diff_rows(old: str, new: str) -> list[DiffRow]:
     """The changes from ``old`` to ``new`` in hunks with a few lines of context."""
-    old_lines = old.splitlines()[:MAX_DIFF_LINES]
-    new_lines = new.splitlines()[:MAX_DIFF_LINES]
+    old_lines = source_lines(old)[:MAX_DIFF_LINES] if old else []
+    new_lines = source_lines(new)[:MAX_DIFF_LINES] if new else []
+    old_shown, new_shown = highlighted_lines(old), highlighted_lines(new)
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     rows: list[DiffRow] = []
     for group in matcher.get_grouped_opcodes(CONTEXT_LINES):
@@ -37,9 +43,9 @@ def diff_rows(old: str, new: str) -> list[DiffRow]:
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 rows += [
-                    DiffRow("same", old_lines[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2)
+                    DiffRow("same", old_shown[i], i + 1, j1 + (i - i1) + 1) for i in range(i1, i2)
                 ]
                 continue
-            rows += [DiffRow("removed", old_lines[i], old_line=i + 1) for i in range(i1, i2)]
-            rows += [DiffRow("added", new_lines[j], new_line=j + 1) for j in range(j1, j2)]
+            rows += [DiffRow("removed", old_shown[i], old_line=i + 1) for i in range(i1, i2)]
+            rows += [DiffRow("added", new_shown[j], new_line=j + 1) for j in range(j1, j2)]
     return rows

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from service.passwords import MIN_PASSWORD_CHARS
+from service.routes.pages.listings import highlighted_lines
 from service.web_session import COOKIE_NAME, CSRF_FIELD, SessionCodec, WebSession
 
 WEB_DIR = Path(__file__).resolve().parents[3] / "web"
@@ -72,16 +73,10 @@ class Pages:
         self.environment.globals["bundle"] = bundle_url
         self.environment.globals["CSRF_FIELD"] = CSRF_FIELD
         self.environment.globals["MIN_PASSWORD_CHARS"] = MIN_PASSWORD_CHARS
-        self.environment.filters["source_lines"] = source_lines
+        self.environment.filters["highlighted_lines"] = highlighted_lines
 
     def render(self, template: str, /, **context: Any) -> str:
         return self.environment.get_template(template).render(**context)
-
-
-def source_lines(source: str) -> list[str]:
-    """A source's lines numbered as Python numbers them: split at newlines only (not at form
-    feeds, as ``splitlines`` would), without the empty line after the last newline."""
-    return source.removesuffix("\n").split("\n")
 
 
 def pages_of(request: Request) -> Pages:

@@ -6,7 +6,9 @@ creator: another creator's script is the same 404 page as a missing one (SPEC §
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -75,6 +77,7 @@ def script_page(
         runs=runs,
         bot_url=settings.bot_url(script.name),
         settings_shown=bot_settings.model_dump(mode="json", exclude_none=True),
+        unreachable=unreachable_reason(settings.base_url),
         controls=console_controls(bot_settings.parameter_controls),
         allow_attachments=bool(bot_settings.allow_attachments),
     )
@@ -154,6 +157,22 @@ def delete(
     deleted = script.name
     store.delete_script(session, script)
     return redirect(request, "/scripts", notice=f"Script {deleted} is deleted.")
+
+
+def unreachable_reason(base_url: str) -> str | None:
+    """Why Poe cannot reach bots at ``base_url`` (PUBLIC_URL), or None when it may."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
+        return f"{host} is a name only this network knows"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None if "." in host else f"{host} is not a public name"
+    if address.is_loopback:
+        return f"{host} is this machine's own (loopback) address"
+    if address.is_private or address.is_link_local or address.is_reserved:
+        return f"{host} is a private address"
+    return None
 
 
 def _version(session: SessionDep, script: Script, number: int) -> ScriptVersion:
