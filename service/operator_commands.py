@@ -1,4 +1,4 @@
-"""The operator's commands beside ``cli.py``'s: ``scriptbots audit`` (and the backups).
+"""The operator's commands beside ``cli.py``'s: ``scriptbots audit``, ``export``, ``import``.
 
 ``add_commands`` hangs them on the ``scriptbots`` parser; each handler takes the parsed
 arguments and the Settings, like cli.py's, and answers an exit status.
@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from service.settings import Settings
@@ -31,6 +32,19 @@ def add_commands(commands: Any) -> None:
     audit.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(handler=cmd_audit)
+
+    export = commands.add_parser(
+        "export",
+        help="write creators, tokens (hashes), scripts with versions, settings and secrets "
+        "(still encrypted) and the audit log to FILE (JSON); keep SECRET_KEY with it",
+    )
+    export.add_argument("file", metavar="FILE")
+    export.set_defaults(handler=cmd_export)
+    load = commands.add_parser(
+        "import", help="load an export into this (new, empty) database; same SECRET_KEY"
+    )
+    load.add_argument("file", metavar="FILE")
+    load.set_defaults(handler=cmd_import)
 
 
 def _moment(text: str) -> datetime:
@@ -97,3 +111,38 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             fields = (at, line.creator, line.action, line.subject, line.address, detail)
             print("\t".join(field or "-" for field in fields))
     return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from service.backup import export_database
+
+    db = _database(settings)
+    try:
+        counts = export_database(db.engine, Path(args.file))
+    except OSError as exc:
+        print(f"error: cannot write {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"exported to {args.file}: {_describe(counts)}", file=sys.stderr)
+    print("keep SCRIPTBOTS_SECRET_KEY with it: secrets and access keys need it", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from service.backup import BackupError, import_database
+
+    db = _database(settings)
+    try:
+        counts = import_database(db.engine, Path(args.file))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"imported {args.file}: {_describe(counts)}", file=sys.stderr)
+    return 0
+
+
+def _describe(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {table}" for table, count in counts.items())
