@@ -75,16 +75,18 @@ def build_root(*, disk_mb: int, uid: int, gid: int, libraries: tuple[str, ...]) 
         if os.path.isdir(path) and not any(lib.startswith(path + "/") for lib in libraries)
     )
     _mount("sandbox", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, _ROOT_OPTIONS.decode())
-    for library in libraries:
-        inside = target + library
-        os.makedirs(inside, mode=0o755, exist_ok=True)
-        _mount(library, inside, None, MS_BIND | MS_REC, None)
-        _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    # The scratch directory first: a library that lives under SCRATCH's path (a checkout in
+    # /tmp) is then mounted on top of it, not hidden by it.
     scratch = target + SCRATCH
     os.makedirs(scratch, mode=0o755, exist_ok=True)
     owner = f",uid={uid},gid={gid}" if uid >= 0 else ""
     options = f"size={disk_mb}m,nr_inodes={SCRATCH_INODES},mode=700{owner}"
     _mount("scratch", scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options)
+    for library in libraries:
+        inside = target + library
+        os.makedirs(inside, mode=0o755, exist_ok=True)
+        _mount(library, inside, None, MS_BIND | MS_REC, None)
+        _mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
     _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     os.chroot(target)
     os.chdir(SCRATCH)
