@@ -109,7 +109,7 @@ class SandboxPool:
         self._spare_target = min(spares, slots)
         # Up to this many when runs come at once (``_spare_goal``); never fewer than above.
         self._max_spares = min(max(max_spares or spares, self._spare_target), slots)
-        self._busy_seen: deque[tuple[float, int]] = deque()  # (when, children leased then)
+        self._busy_peak, self._busy_peak_at = 0, 0.0  # most children leased at once lately
         self._unrestricted = unrestricted_for_tests
         self._warm = warm  # its template preimports the heavy packages (sandbox/pools.py)
         self.compiled = compiled or CompiledSources()
@@ -247,17 +247,14 @@ class SandboxPool:
     def _note_busy(self) -> None:
         now = time.monotonic()
         busy, _ = self.processes()
-        self._busy_seen.append((now, busy))
-        while self._busy_seen and self._busy_seen[0][0] < now - SPARE_WINDOW_S:
-            self._busy_seen.popleft()
+        if busy >= self._busy_peak or now - self._busy_peak_at > SPARE_WINDOW_S:
+            self._busy_peak, self._busy_peak_at = busy, now
 
     def _spare_goal(self) -> int:
         """Spares to keep: as many as runs were in sandboxes at once lately (so that the
         next wave of as many finds one each), between the configured floor and ceiling."""
-        now = time.monotonic()
-        peak = max(
-            (busy for when, busy in self._busy_seen if when >= now - SPARE_WINDOW_S), default=0
-        )
+        recent = time.monotonic() - self._busy_peak_at <= SPARE_WINDOW_S
+        peak = self._busy_peak if recent else 0
         return max(self._spare_target, min(peak, self._max_spares))
 
     async def _spawn(self, limits: Limits) -> _Child:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.runs.leases import lease_alive
@@ -29,24 +29,28 @@ def stale_after(run_timeout_s: float) -> timedelta:
     return timedelta(seconds=run_timeout_s) + STALE_MARGIN
 
 
+# Built once (with bound parameters): on every query's path, constructing them costs more
+# than running them.
+_LOCK_CREATOR = select(Creator.id).where(Creator.id == bindparam("creator_id")).with_for_update()
+_RUNNING = (
+    select(func.count())
+    .select_from(Run)
+    .join(Script, Script.id == Run.script_id)
+    .where(
+        Run.status == "running",
+        lease_alive(bindparam("now"), bindparam("since")),
+        Script.creator_id == bindparam("creator_id"),
+    )
+)
+_INSERT = insert(Run.__table__)
+
+
 def running_runs(
     session: Session | Connection, creator_id: int, now: datetime, since: datetime
 ) -> int:
     """Running runs of ``creator_id``'s scripts whose process is alive at ``now``: leased
     past it, or without a lease and started after ``since``."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Run)
-            .join(Script, Script.id == Run.script_id)
-            .where(
-                Run.status == "running",
-                lease_alive(now, since),
-                Script.creator_id == creator_id,
-            )
-        )
-        or 0
-    )
+    return session.scalar(_RUNNING, {"creator_id": creator_id, "now": now, "since": since}) or 0
 
 
 def admit_run(
@@ -64,12 +68,12 @@ def admit_run(
     Core statements, no unit of work (``run`` is only read)."""
     # Serialise admissions of this creator on PostgreSQL; SQLite renders no FOR UPDATE
     # and holds its database-wide write lock from BEGIN IMMEDIATE instead.
-    session.execute(select(Creator.id).where(Creator.id == creator_id).with_for_update())
+    session.execute(_LOCK_CREATOR, {"creator_id": creator_id})
     now = utcnow()
     since = now - stale_after(run_timeout_s)
     admitted = running_runs(session, creator_id, now, since) < max_concurrent
     values = {column.key: getattr(run, column.key) for column in Run.__table__.columns}
     values["status"] = "running" if admitted else "rejected"
     values["lease_until"] = lease_until if admitted else None
-    session.execute(insert(Run.__table__).values(values))
+    session.execute(_INSERT, values)
     return admitted

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
@@ -63,21 +63,33 @@ def new_run(
     )
 
 
+_ENDING = ("status", "duration_ms", "error", "bot_calls", "chars_out")
+_runs, _events = Run.__table__, RunEvent.__table__
+# Built once, with bound parameters (``end_*``: SET names its own column parameters).
+_END_RUN = (
+    update(_runs)
+    .where(_runs.c.id == bindparam("end_id"))
+    .values({name: bindparam(f"end_{name}") for name in _ENDING})
+)
+_INSERT_RUN = insert(_runs)
+_SCRIPT_EXISTS = select(Script.id).where(Script.id == bindparam("script_id"))
+_DELETE_EVENTS = delete(_events).where(_events.c.run_id == bindparam("run_id"))
+_INSERT_EVENTS = insert(_events)
+
+
 def _ending(outcome: RunOutcome) -> dict[str, Any]:
-    return {
-        "status": outcome.status,
-        "duration_ms": outcome.duration_ms,
-        "error": outcome.error,
-        "bot_calls": outcome.bot_calls,
-        "chars_out": outcome.chars_out,
-    }
+    return {name: getattr(outcome, name) for name in _ENDING}
+
+
+def _end(connection: Connection | Session, run_id: uuid.UUID, outcome: RunOutcome) -> int:
+    values = {f"end_{name}": value for name, value in _ending(outcome).items()}
+    return int(connection.execute(_END_RUN, {"end_id": run_id, **values}).rowcount or 0)
 
 
 def mark_finished(connection: Connection | Session, run_id: uuid.UUID, outcome: RunOutcome) -> None:
     """The run's end, written before its response's ``done``: from then on the quota does
     not count it (``quotas.py``), whereas its transcript may follow after the response."""
-    runs = Run.__table__
-    connection.execute(update(runs).where(runs.c.id == run_id).values(_ending(outcome)))
+    _end(connection, run_id, outcome)
 
 
 def finish_run(
@@ -89,17 +101,15 @@ def finish_run(
     """Complete ``run`` (inserting it if it never got admitted) with its outcome and
     transcript (``{"event", "data"}`` entries, in order). Nothing when its script is gone.
     SQLAlchemy Core statements: ``run`` is only read."""
-    runs, events = Run.__table__, RunEvent.__table__
-    updated = connection.execute(update(runs).where(runs.c.id == run.id).values(_ending(outcome)))
-    if not updated.rowcount:
-        if connection.scalar(select(Script.id).where(Script.id == run.script_id)) is None:
+    if not _end(connection, run.id, outcome):
+        if connection.scalar(_SCRIPT_EXISTS, {"script_id": run.script_id}) is None:
             return  # the script was deleted meanwhile, its runs with it
-        values = {column.key: getattr(run, column.key) for column in runs.columns}
-        connection.execute(insert(runs).values({**values, **_ending(outcome)}))
-    connection.execute(delete(events).where(events.c.run_id == run.id))
+        values = {column.key: getattr(run, column.key) for column in _runs.columns}
+        connection.execute(_INSERT_RUN, {**values, **_ending(outcome)})
+    connection.execute(_DELETE_EVENTS, {"run_id": run.id})
     if transcript:
         connection.execute(
-            insert(events),  # one executemany, not one INSERT per event
+            _INSERT_EVENTS,  # one executemany, not one INSERT per event
             [
                 {"run_id": run.id, "seq": seq, "type": entry["event"], "data": entry["data"]}
                 for seq, entry in enumerate(transcript)
