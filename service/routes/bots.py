@@ -4,7 +4,8 @@
 Where make_app answers 500 (a body that is not JSON, a request without a ``type``, fields
 that do not validate), this answers 4xx with a JSON ``detail``; an unknown ``type`` is 501
 as there. Authentication comes first: the script's access key, or an API token of its
-creator (401 otherwise); an unknown script is 404 whatever the credential.
+creator (401 otherwise); an unknown script is 404 whatever the credential. What a query
+goes through from here, step by step, is in the docstring of ``service/runs/run.py``.
 """
 
 from __future__ import annotations
