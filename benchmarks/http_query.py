@@ -3,7 +3,8 @@
     python -m benchmarks.http_query [--requests N] [--burst N]
 
 In one run, on loopback, driven by the same client (httpx, keep-alive, SSE read line by
-line): a real ``scriptbots serve`` (SQLite in a scratch directory, default settings) and a
+line): a real ``scriptbots serve`` (a fresh SQLite file, or PostgreSQL database with
+``--database postgresql``; default settings otherwise) and a
 ``fastapi_poe.make_app`` server of plain bots doing the same work in-process, served by
 uvicorn the same way. That server is also the upstream of the hosted scripts' bot calls
 (``POE_API_BASE``). Printed, with the hosted/in-process ratio where both exist (issue 15):
@@ -485,13 +486,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the server's database: a fresh one, removed afterwards (PostgreSQL at "
+        "BENCH_POSTGRES_URL or TEST_POSTGRES_URL, as make bench-scale)",
+    )
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
         serve_baseline(args.serve_baseline)
         return 0
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as scratch:
+    from benchmarks.scale import database  # it imports this module's helpers
+
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-http-") as scratch,
+        database(args.database, Path(scratch)) as database_url,
+    ):
         work = Path(scratch)
+        print(f"database: {args.database}")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCRIPTBOTS_")}
         up_port, port = free_port(), free_port()
         upstream_base = f"http://127.0.0.1:{up_port}/"
@@ -502,12 +516,12 @@ def main() -> int:
             wait_up(f"{upstream_base}Hello", baseline)
             served = {
                 **env,
-                "SCRIPTBOTS_DATABASE_URL": f"sqlite:///{work / 'scriptbots.db'}",
+                "SCRIPTBOTS_DATABASE_URL": database_url,
                 "SCRIPTBOTS_SECRET_KEY": SECRET_KEY,
                 "SCRIPTBOTS_POE_API_BASE": upstream_base,
             }
             token = subprocess.run(
-                [SCRIPTBOTS, "creator", "create", "bench"],
+                [SCRIPTBOTS, "creator", "create", f"bench_{secrets.token_hex(4)}"],
                 env=served,
                 cwd=work,
                 capture_output=True,
