@@ -30,6 +30,7 @@ from service.readiness import DiskCheck, directories_to_check
 from service.routes import audit, bots, checks, files, ops, runs, scripts, secrets, tokens
 from service.routes.body_limit import BodyLimitMiddleware
 from service.routes.bot_body import BotBodies
+from service.routes.docs import docs_router
 from service.routes.errors import install_error_handlers
 from service.routes.head import HeadAsGetMiddleware
 from service.routes.pages import install_pages
@@ -105,6 +106,8 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
         version=service.__version__,
         summary="Host Poe script bots: upload a Python script, get a Poe server bot.",
         lifespan=lifespan,
+        docs_url=None,  # routes/docs.py serves them with local assets
+        redoc_url=None,
     )
     app.add_middleware(RouteNoted)  # innermost: sees the route the router chose
     app.add_middleware(
@@ -126,6 +129,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(audit.router)
     app.include_router(checks.router)
+    app.include_router(docs_router(app))
     app.include_router(bots.router)
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API

@@ -3,11 +3,17 @@
 // is committed, so serving the pages never needs Node.
 import { build } from "esbuild";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 
 const OUT = "static/dist";
 const ENTRIES = { app: "src/app.js", editor: "src/editor.js" };
+// The API docs' (/docs, /redoc) prebuilt files, served from here instead of a CDN.
+const COPIED = {
+  "swagger-ui.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+  "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
+  "redoc.js": "node_modules/redoc/bundles/redoc.standalone.js",
+};
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
@@ -35,5 +41,12 @@ for (const [file, output] of Object.entries(result.metafile.outputs)) {
   for (const [name, source] of Object.entries(ENTRIES)) {
     if (output.entryPoint === source) manifest[`${name}.js`] = `dist/${basename(file)}`;
   }
+}
+for (const [name, source] of Object.entries(COPIED)) {
+  const contents = readFileSync(source);
+  const hash = createHash("sha256").update(contents).digest("hex").slice(0, 8).toUpperCase();
+  const file = name.replace(/\.(\w+)$/, `-${hash}.$1`);
+  copyFileSync(source, `${OUT}/${file}`);
+  manifest[name] = `dist/${file}`;
 }
 writeFileSync(`${OUT}/manifest.json`, JSON.stringify(manifest, null, 2) + "\n");

@@ -190,15 +190,15 @@ def static_url(name: str) -> str:
 
 
 def bundle_url(name: str) -> str:
-    """The URL of a bundle ``make assets`` built (``app.js``): its file name carries the hash
-    of its content already (web/static/dist/manifest.json)."""
+    """The URL of a file ``make assets`` built or copied (``app.js``, ``redoc.js``): its
+    name carries the hash of its content already (web/static/dist/manifest.json)."""
     return f"/static/{_bundles()[name]}"
 
 
 @cache
 def _bundles() -> dict[str, str]:
     manifest = json.loads((STATIC_DIR / "dist" / "manifest.json").read_text())
-    return {str(name): str(path) for name, path in manifest.items() if name.endswith(".js")}
+    return {str(name): str(path) for name, path in manifest.items() if name != "sources"}
 
 
 @cache
