@@ -243,14 +243,18 @@ class UrlFetcher:
         timeout_s: float = FETCH_TIMEOUT_S,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        own_files: OwnFiles | None = None,
     ) -> None:
         self._allow_private = allow_private
         self._max_bytes = max_bytes
         self._timeout_s = timeout_s
         self._resolver = resolver
         self._ssl_context = ssl_context
+        self._own_files = own_files
 
     def fetch(self, url: str) -> AsyncIterator[bytes]:
+        if self._own_files is not None and url.startswith(self._own_files.files_url):
+            return self._own_files.read(url.removeprefix(self._own_files.files_url))
         return stream_attachment(
             url,
             allow_private=self._allow_private,
@@ -285,6 +289,23 @@ class AttachmentStore(Protocol):
     async def save(self, name: str, content_type: str, contents: Spool) -> str: ...
 
     async def load(self, attachment_id: str) -> StoredAttachment | None: ...
+
+
+@dataclass(frozen=True)
+class OwnFiles:
+    """The service's own ``PUBLIC_URL/files/`` URLs (an upload to the test console, a file
+    of an earlier run), read from its store: the public URL may be loopback, which the
+    fetch rules refuse, and the file is here anyway. The id is the permission, as for
+    anyone who holds the URL (SPEC §7)."""
+
+    files_url: str
+    store: AttachmentStore
+
+    async def read(self, file_id: str) -> AsyncIterator[bytes]:
+        found = await self.store.load(file_id) if file_id.isascii() and "/" not in file_id else None
+        if found is None:
+            raise AttachmentError(f"The attachment {self.files_url}{file_id[:60]} does not exist.")
+        yield found.contents
 
 
 class MemoryAttachmentStore:

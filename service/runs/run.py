@@ -39,7 +39,13 @@ import fastapi_poe as fp
 
 from sandbox import RunEnd, RunStart, SandboxUnavailable, Started
 from service.logs import log_run
-from service.runs.attachments import CappedUploader, PoeUploader, StoreUploader, UrlFetcher
+from service.runs.attachments import (
+    CappedUploader,
+    OwnFiles,
+    PoeUploader,
+    StoreUploader,
+    UrlFetcher,
+)
 from service.runs.botcalls import BotRouter, UpstreamBots
 from service.runs.conversation import conversation
 from service.runs.egress import Egress, HttpRecord
@@ -250,7 +256,13 @@ class Run:
                 depth=self.depth,
                 count=self.host.metrics.bot_call,
             ),
-            UrlFetcher(allow_private=settings.fetch_allow_private),
+            UrlFetcher(
+                allow_private=settings.fetch_allow_private,
+                own_files=OwnFiles(
+                    settings.base_url.rstrip("/") + "/files/",
+                    DatabaseAttachmentStore(self.host.db, None, creator_id=self.script.creator_id),
+                ),
+            ),
             self.uploads,
             Egress(self.host.egress_policy, record=self.record_http),
             count=self.host.metrics.egress,

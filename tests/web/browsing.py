@@ -46,7 +46,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = clean_environment(
         SCRIPTBOTS_DATABASE_URL=f"sqlite:///{workdir / 'pages.sqlite'}",
         SCRIPTBOTS_SECRET_KEY=secrets.token_urlsafe(32),
-        SCRIPTBOTS_FETCH_ALLOW_PRIVATE="true",  # the console's attachments are on loopback
     )
     with serving(cwd=workdir, env=env, port=free_port()) as base:
         yield base

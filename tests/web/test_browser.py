@@ -140,13 +140,20 @@ def test_console_shows_attachments_inline_and_listed(page: Page) -> None:
 def test_an_attachment_sent_with_a_message_reaches_the_script(page: Page) -> None:
     sign_up(page)
     create(page, READ_ATTACHMENT, allow_attachments="yes")
+    # The server's PUBLIC_URL is loopback, where fetches are refused: the host reads its
+    # own files from its store.
     page.set_input_files(
         "#console-files",
-        files=[{"name": "hello.txt", "mimeType": "text/plain", "buffer": b"hi from a file"}],
+        files=[
+            {"name": "hello.txt", "mimeType": "text/plain", "buffer": b"hi from a file"},
+            {"name": "data.bin", "mimeType": "application/octet-stream", "buffer": b"bin ok"},
+        ],
     )
     run_console(page, "read it")
     expect(last_reply(page)).to_contain_text("hello.txt: hi from a file")
-    expect(page.locator("[data-chat] .turn.user .sent-files")).to_have_text("Attached: hello.txt")
+    expect(last_reply(page)).to_contain_text("data.bin: bin ok")
+    sent = page.locator("[data-chat] .turn.user .sent-files")
+    expect(sent).to_have_text("Attached: hello.txt, data.bin")
 
 
 def test_parameter_controls_are_shown_and_sent(page: Page) -> None:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
+from sandbox import Spool
 from sandbox.policy.compiler import MAX_SOURCE_BYTES
 from service.routes.pages.parameters import Control, form_parameters
 from service.routes.schemas import MAX_CONSOLE_QUERY_CHARS, ConsoleRun
@@ -114,10 +115,13 @@ async def _keep(upload: UploadFile, store: AttachmentStore, files_url: str) -> d
         raise HTTPException(413, f"{name} is over {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB.")
     kind = guess_content_type(name, upload.content_type or None)
     attachment: dict[str, Any] = {"name": name, "content_type": kind}
+    spool = Spool.of(data)
     try:
-        attachment["url"] = files_url + await store.save(name, kind, data)
+        attachment["url"] = files_url + await store.save(name, kind, spool)
     except AttachmentError as exc:  # the creator's files are over their limit
         raise HTTPException(413, str(exc)) from None
+    finally:
+        spool.close()
     if kind.startswith("text/") or kind in ("application/json", "text/csv"):
         try:
             text = data.decode("utf-8-sig")

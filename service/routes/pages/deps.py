@@ -23,7 +23,7 @@ from service.store.tables import Creator
 from service.web_session import CSRF_FIELD, CSRF_HEADER, WebSession
 
 MAX_FORM_FIELDS = 100
-MAX_FORM_FILES = 1
+MAX_FORM_FILES = 10  # the console sends up to 10 attachments with a message
 CSRF_REFUSED = (
     "This form has expired or did not come from this site. Go back, reload the page and "
     "try again (cookies must be enabled)."
