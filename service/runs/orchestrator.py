@@ -120,6 +120,9 @@ class Orchestrator:
         sqlite = db.engine.dialect.name == "sqlite"
         self._db_limiter = anyio.CapacityLimiter(1 if sqlite else QUERY_THREADS)
         self._record_limiter = self._db_limiter if sqlite else anyio.CapacityLimiter(RECORD_THREADS)
+        # Reads take no write lock on SQLite (Database.reading, WAL): authorizations, and so
+        # the first events of a burst, need not queue behind the writers' one thread.
+        self._read_limiter = anyio.CapacityLimiter(QUERY_THREADS) if sqlite else self._db_limiter
         self.shutdown = Shutdown(settings.shutdown_grace_s)
         self.leases = RunLeases(
             db,
@@ -344,4 +347,5 @@ class Orchestrator:
             with self.db.reading() if read_only else self.db.connection() as connection:
                 return function(connection, *args)
 
-        return await anyio.to_thread.run_sync(call, limiter=limiter or self._db_limiter)
+        default = self._read_limiter if read_only else self._db_limiter
+        return await anyio.to_thread.run_sync(call, limiter=limiter or default)
