@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-scale system-deps clean assets
+.PHONY: run test lint format bench bench-scale system-deps clean assets screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench-scale: $(STAMP) system-deps
 # which `make run` and `make test` do not (they serve the committed bundles).
 assets:
 	cd web && npm ci --no-audit --no-fund && node build.mjs
+
+# The README's pictures of the pages (docs/*.png), from a real server in headless Chromium.
+screenshots: $(STAMP) system-deps
+	PYTHONPATH=. $(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

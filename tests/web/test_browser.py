@@ -169,6 +169,8 @@ def test_parameter_controls_are_shown_and_sent(page: Page) -> None:
 def test_stop_ends_a_running_script(page: Page) -> None:
     sign_up(page)
     create(page, 'import time\nprint("started")\ntime.sleep(60)\nprint("never")\n')
+    stop = page.locator("form[data-console] [data-stop]")
+    expect(stop).to_be_hidden()  # only while a run goes
     page.fill("#console-query", "go")
     page.click("form[data-console] [data-run]")
     expect(last_reply(page)).to_contain_text("started")
@@ -176,6 +178,7 @@ def test_stop_ends_a_running_script(page: Page) -> None:
     page.click("form[data-console] [data-stop]")
     expect(page.locator("[data-console-status]")).to_contain_text("Stopped after")
     expect(last_reply(page)).not_to_contain_text("never")
+    expect(stop).to_be_hidden()
 
 
 def test_hostile_output_is_shown_as_text_and_never_runs(page: Page) -> None:

@@ -78,6 +78,7 @@ def script_page(
         bot_url=settings.bot_url(script.name),
         settings_shown=bot_settings.model_dump(mode="json", exclude_none=True),
         unreachable=unreachable_reason(settings.base_url),
+        listen_url=f"http://{settings.host}:{settings.port}",
         controls=console_controls(bot_settings.parameter_controls),
         allow_attachments=bool(bot_settings.allow_attachments),
     )
