@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -38,6 +39,8 @@ from service.runs.orchestrator import Orchestrator
 from service.security import AccessKeyCipher
 from service.settings import Settings
 from service.store.db import Database
+from service.tracing import NO_TRACING
+from service.tracing_http import HttpTracingMiddleware
 
 MAX_POOL_SLOTS = 4096  # sandbox.host: each slot holds a uid of its own
 MAX_BODY_BYTES = 16 * 1024 * 1024  # any request; routers set tighter limits of their own
@@ -57,9 +60,12 @@ def pool_slots(sandbox_slots: int) -> int:
     return min(MAX_POOL_SLOTS, 2 * sandbox_slots + max_spares(sandbox_slots))
 
 
-def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, warm_sandbox: bool = True, tracing: Any = NO_TRACING
+) -> FastAPI:
     """The app. ``warm_sandbox=False`` (tests that run no script) leaves the sandbox pool
-    to start at the first run, and out of /readyz."""
+    to start at the first run, and out of /readyz. ``tracing``: ``tracing.Tracing`` to
+    trace requests, runs and database work (``tracing_from_environment`` in ``serve``)."""
     if settings.secret_key is None:
         raise ValueError("settings.secret_key is unset; build them with load_settings()")
     secret_key = settings.secret_key.get_secret_value()
@@ -71,6 +77,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
             db = Database(settings.database_url)
             stack.callback(db.dispose)
             metrics.watch_database(db.engine)
+            tracing.watch_database(db.engine)
             app.state.settings = settings
             app.state.db = db
             app.state.cipher = AccessKeyCipher(secret_key)
@@ -86,6 +93,7 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
                     max_spares=max_spares(settings.sandbox_slots),
                 ),
                 metrics=metrics,
+                tracing=tracing,
             )
             app.state.orchestrator = orchestrator
             metrics.watch_pool(orchestrator.pool_figures)
@@ -119,6 +127,8 @@ def create_app(settings: Settings, *, warm_sandbox: bool = True) -> FastAPI:
         },
     )
     app.add_middleware(HeadAsGetMiddleware)  # outermost: HEAD is GET for everything inside
+    if tracing is not NO_TRACING:
+        app.add_middleware(HttpTracingMiddleware, tracing=tracing)  # a span per request
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # counts every answer
     app.state.metrics = metrics
     install_error_handlers(app)

@@ -57,6 +57,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.tracing import tracing_from_environment
 
     _migrate(settings)  # once, here, not in each worker
     logger.info("serving", extra={"url": f"http://{settings.host}:{settings.port}"})
@@ -79,7 +80,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, tracing=tracing_from_environment()),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -92,9 +93,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def worker_app() -> FastAPI:
     """The app of one ``serve --workers N`` worker process: settings from the environment."""
     from service.app import create_app
+    from service.tracing import tracing_from_environment
 
     configure_logging()
-    return create_app(load_settings())
+    return create_app(load_settings(), tracing=tracing_from_environment())
 
 
 def _read_password(name: str) -> str | None:

@@ -42,12 +42,19 @@ class HttpMetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        scope = {**scope, _HOLDER: holder}
         try:
-            await self.app({**scope, _HOLDER: holder}, receive, send_status)
+            await self.app(scope, receive, send_status)
         finally:
-            path = getattr(holder[0], "path", None) if holder else None
-            route = path if isinstance(path, str) and path else UNMATCHED
+            route = served_route(scope)
             self.metrics.http_request(scope["method"], route, status, time.perf_counter() - started)
+
+
+def served_route(scope: Scope) -> str:
+    """The template of the route that served ``scope`` (once served), or ``unmatched``."""
+    holder = scope.get(_HOLDER)
+    path = getattr(holder[0], "path", None) if holder else None
+    return path if isinstance(path, str) and path else UNMATCHED
 
 
 class RouteNoted:

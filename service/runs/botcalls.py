@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import aclosing
+from contextlib import AbstractContextManager, aclosing, nullcontext
 from typing import Any, Protocol
 
 import fastapi_poe as fp
@@ -134,9 +134,12 @@ class UpstreamBots:
         if session is not None and session.timeout.read is not None:
             self._timeout_s = session.timeout.read  # what the failure message names
 
-    async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+    async def call_bot(
+        self, request: BotCallRequest, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[fp.PartialResponse]:
         """The called bot's parts as they stream; spends one unit of the budget first.
-        The bot's ``meta`` event is not a part of its answer: it is left out."""
+        The bot's ``meta`` event is not a part of its answer: it is left out. ``headers``
+        go with the request (a trace's ``traceparent``)."""
         name = check_bot_name(request.bot_name)
         if not self._access_key:
             raise BotCallRefused(
@@ -161,6 +164,7 @@ class UpstreamBots:
                 # One call is one request: a retry after partial output would repeat it.
                 num_tries=1,
                 base_url=self.base_url,
+                extra_headers=headers or None,
             )
             try:
                 async with aclosing(parts):
@@ -224,6 +228,8 @@ class LocalBots(Protocol):
 
 # (kind, outcome): "hosted" or "upstream"; "ok", "refused", "limit" or "cancelled".
 CallCounter = Callable[[str, str], None]
+# (kind, bot name) → a context around the call yielding the headers it carries (a trace's).
+CallTracer = Callable[[str, str], AbstractContextManager[dict[str, str]]]
 
 
 class BotRouter:
@@ -237,12 +243,14 @@ class BotRouter:
         depth: int = 0,
         max_depth: int = MAX_LOCAL_DEPTH,
         count: CallCounter | None = None,
+        trace: CallTracer | None = None,
     ) -> None:
         self.upstream = upstream
         self.local = local
         self.depth = depth
         self.max_depth = max_depth
         self.count = count
+        self.trace = trace
 
     @property
     def budget(self) -> CallBudget:
@@ -256,33 +264,38 @@ class BotRouter:
             depth=self.depth + 1,
             max_depth=self.max_depth,
             count=self.count,
+            trace=self.trace,
         )
 
     async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         name = check_bot_name(request.bot_name)
         bot = await self.local.find(name) if self.local is not None else None
+        kind = "upstream" if bot is None else "hosted"
+        traced = self.trace(kind, name) if self.trace is not None else nullcontext({})
         outcome = "cancelled"  # the script stopped reading, or its run ended meanwhile
         try:
-            if bot is None:
-                parts = self.upstream.call_bot(request)
-            else:
-                if self.depth + 1 > self.max_depth:
-                    raise BotCallRefused(
-                        name,
-                        f"hosted scripts may call each other at most {self.max_depth} levels deep",
-                    )
-                self.budget.spend(name)
-                parts = bot(request, self.nested())
-            async with aclosing(parts):
-                async for part in parts:
-                    yield part
+            with traced as headers:
+                if bot is None:
+                    parts = self.upstream.call_bot(request, headers)
+                else:
+                    if self.depth + 1 > self.max_depth:
+                        raise BotCallRefused(
+                            name,
+                            f"hosted scripts may call each other at most {self.max_depth} "
+                            "levels deep",
+                        )
+                    self.budget.spend(name)
+                    parts = bot(request, self.nested())
+                async with aclosing(parts):
+                    async for part in parts:
+                        yield part
             outcome = "ok"
         except BotCallRefused as exc:
             outcome = "limit" if isinstance(exc, BotCallLimit) else "refused"
             raise
         finally:
             if self.count is not None:
-                self.count("upstream" if bot is None else "hosted", outcome)
+                self.count(kind, outcome)
 
 
 async def parts_from_run(

@@ -68,6 +68,7 @@ from service.store.creators import note_token_use
 from service.store.db import QUERY_THREADS, RECORD_THREADS, Database
 from service.store.runs import add_report
 from service.store.scripts import settings_refetched
+from service.tracing import NO_TRACING
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Orchestrator:
         pool: TemplatePools,
         *,
         metrics: Metrics | None = None,
+        tracing: Any = NO_TRACING,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -99,6 +101,7 @@ class Orchestrator:
         # Queries in sandboxes at once; more wait in their creator's queue, served in turn.
         self.slots = FairSlots(settings.sandbox_slots)
         self.metrics = metrics or Metrics()
+        self.tracing = tracing  # service/tracing.py: spans of runs, or none at all
         self.limits = Limits(
             timeout_s=float(settings.run_timeout_s),
             cpu_s=settings.run_cpu_s,
@@ -314,7 +317,8 @@ class Orchestrator:
         cancelled caller cannot stop it; ``close`` waits for it)."""
         ended = run.outcome()  # counted now: /metrics right after the response
         self.metrics.run_ended(ended.status, run.trigger, ended.duration_ms / 1000)
-        task = asyncio.get_running_loop().create_task(run.record(ended))
+        with self.tracing.current(run.span):  # the record's database work is the run's
+            task = asyncio.get_running_loop().create_task(run.record(ended))
         self._recording[run.id] = task
         task.add_done_callback(lambda _: self._recording.pop(run.id, None))
 

@@ -22,16 +22,17 @@ The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -111,6 +112,7 @@ class Run:
     inherited_secrets: tuple[str, ...] = field(default=(), repr=False)
     # Masks the script's secrets in what the run leaves behind (output, errors, records).
     redactor: Redactor = field(init=False)
+    span: Any = field(default=None, init=False, repr=False)  # its trace span (tracing.py)
 
     def __post_init__(self) -> None:
         self.redactor = Redactor([*self.script.environment.values(), *self.inherited_secrets])
@@ -159,16 +161,28 @@ class Run:
 
     async def _items(self) -> AsyncIterator[RunItem]:
         """What the sandbox does for this run, after admission (``PoeEventStream``'s source)."""
-        # A task of its own: a client that leaves meanwhile cannot lose track of the row.
-        self.admission = asyncio.get_running_loop().create_task(
-            anyio.to_thread.run_sync(self._admit, limiter=self.host._db_limiter)
+        tracing = self.host.tracing
+        self.span = tracing.start(
+            "run",
+            **{
+                "scriptbots.run.id": str(self.id),
+                "scriptbots.script": self.script.name,
+                "scriptbots.run.trigger": self.trigger,
+                "scriptbots.run.depth": self.depth,
+            },
         )
+        # A task of its own: a client that leaves meanwhile cannot lose track of the row.
+        with tracing.current(self.span):  # its database work is the run's
+            self.admission = asyncio.get_running_loop().create_task(
+                anyio.to_thread.run_sync(self._admit, limiter=self.host._db_limiter)
+            )
         if not await asyncio.shield(self.admission):
             yield RunEnd("error", quota_message(self.host.settings.creator_max_concurrent_runs))
             return
         self.host.leases.hold(self.id)
         self.host.metrics.run_started()
         slot = False
+        starting = None  # the sandbox-start span, until the script starts
         try:
             await self.host._pool_ready()
             # Nested runs go within their query's slot: waiting for one could deadlock.
@@ -189,17 +203,21 @@ class Run:
                 privacy_shield="half" if self.script.privacy_shield == "half" else "full",
                 environment=self.script.environment,
             )
+            starting = tracing.start("sandbox start", self.span)
             items_of = self.host.pool.run(start, self._services(), self.host.shutdown.stop)
             async with aclosing(items_of) as items:
                 async for item in items:
                     if isinstance(item, Started):
                         self.host.metrics.sandbox_started(time.monotonic() - handed_s)
+                        tracing.end(starting)
+                        starting = None
                     for shown in self.redactor.apply(item):
                         yield shown
         except SandboxUnavailable as exc:
             logger.warning("sandbox unavailable", extra={"run_id": str(self.id), "error": str(exc)})
             yield RunEnd("error", UNAVAILABLE)
         finally:
+            tracing.end(starting)  # the run ended before its script started
             if slot:
                 self.host.slots.release()
             self.host.metrics.run_stopped()
@@ -255,6 +273,7 @@ class Run:
                 ),
                 depth=self.depth,
                 count=self.host.metrics.bot_call,
+                trace=self._bot_call_span,
             ),
             UrlFetcher(
                 allow_private=settings.fetch_allow_private,
@@ -267,6 +286,27 @@ class Run:
             Egress(self.host.egress_policy, record=self.record_http),
             count=self.host.metrics.egress,
         )
+
+    @contextlib.contextmanager
+    def _bot_call_span(self, kind: str, bot_name: str) -> Iterator[dict[str, str]]:
+        """A span around one bot call of the script; the called bot gets its traceparent."""
+        tracing = self.host.tracing
+        span = tracing.start(
+            f"bot call {bot_name}",
+            self.span,
+            kind="client",
+            **{"scriptbots.bot_call.bot": bot_name, "scriptbots.bot_call.kind": kind},
+        )
+        try:
+            yield tracing.headers(span) if span is not None else {}
+        except (GeneratorExit, asyncio.CancelledError):
+            tracing.end(span)  # the script stopped reading: not the bot's failure
+            raise
+        except BaseException as exc:
+            tracing.end(span, exc)
+            raise
+        else:
+            tracing.end(span)
 
     # -- its end and record ---------------------------------------------------------------
 
@@ -332,4 +372,8 @@ class Run:
             chars_out=record.chars_out,
             sandbox_start_ms=None if started is None else round(started * 1000, 1),
             parent_run_id=None if self.parent_id is None else str(self.parent_id),
+        )
+        self.host.tracing.end(
+            self.span,
+            **{"scriptbots.run.status": status, "scriptbots.run.bot_calls": record.bot_calls},
         )
