@@ -77,3 +77,17 @@ async def test_console_errors_for_scripts_answer_json(
     )
     assert response.status_code == 422
     assert "at most" in response.json()["detail"]
+
+
+async def test_a_refused_edit_keeps_the_console_and_its_parameters(visitor: Visitor) -> None:
+    source = (
+        "import fastapi_poe as fp\n"
+        "poe.update_settings(fp.SettingsResponse(parameter_controls=fp.ParameterControls(\n"
+        '    api_version="2", sections=[fp.Section(controls=[\n'
+        '        fp.TextField(label="Style", parameter_name="style")])])))\n'
+    )
+    name = await visitor.create_script(source)
+    await visitor.get(f"/scripts/{name}/edit")
+    refused = await visitor.post(f"/scripts/{name}/edit", {"source": "x = (\n"})
+    assert refused.status_code == 422
+    assert "data-console" in refused.text and 'name="param.style"' in refused.text

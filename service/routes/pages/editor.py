@@ -139,8 +139,12 @@ async def update(
         saved = await _save(form, action)
         if saved is not None:
             return redirect(request, f"/scripts/{script.name}", notice=saved)
-    names = await api.in_transaction(database, lambda session: secret_names(session, script))
-    return _form_page(request, form, script, status_code=form.status_code, secrets=names)
+    names, console = await api.in_transaction(
+        database, lambda session: _refused_context(session, creator_id, script.name)
+    )
+    return _form_page(
+        request, form, script, status_code=form.status_code, secrets=names, console=console
+    )
 
 
 @router.post("/check")
@@ -159,6 +163,16 @@ async def check(
         creator_id,
     )
     return finish(request, JSONResponse(checked.model_dump(mode="json")))
+
+
+def _refused_context(
+    session: Session, creator_id: int, name: str
+) -> tuple[list[tuple[str, datetime]], dict[str, Any]]:
+    """What the re-shown edit page needs besides the form: the secrets' names and the
+    console of the stored version (nothing was saved)."""
+    script = store.get_script(session, creator_id, name)
+    version = store.current_version(session, script)
+    return secret_names(session, script), _console_context(script, version)
 
 
 def _script_and_source(session: Session, creator_id: int, name: str) -> tuple[Script, str]:
