@@ -10,6 +10,7 @@ never held up for long.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -52,19 +53,23 @@ class Retention:
         self.batch = batch
         self._limiter = limiter
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
+        """Stop after the batch in progress: a cancel would leave its worker thread holding
+        a connection of a pool the app is about to dispose of."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
             await asyncio.wait({self._task})
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 deleted = await self.sweep()
             except Exception as exc:  # the database may be away; the next round retries
@@ -72,7 +77,8 @@ class Retention:
             else:
                 if any(deleted.values()):
                     logger.info("retention deleted old records", extra=deleted)
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
 
     async def sweep(self) -> dict[str, int]:
         """One round: everything older than the period, batch by batch; counts by kind."""
@@ -85,7 +91,7 @@ class Retention:
                     self._batch, step, before, limiter=self._limiter
                 )
                 deleted[kind] += count
-                if count < self.batch:
+                if count < self.batch or self._stopping.is_set():
                     break
                 await asyncio.sleep(_PAUSE_S)
         return deleted
