@@ -14,6 +14,7 @@ time limit plus a margin.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import uuid
@@ -80,6 +81,7 @@ class RunLeases:
         self._limiter = limiter
         self._held: set[uuid.UUID] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def expiry(self) -> datetime:
         """The ``lease_until`` of a row written now."""
@@ -94,16 +96,19 @@ class RunLeases:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
+        """Stop after the step in progress: a cancel would leave its worker thread holding
+        a connection of a pool the app is about to dispose of."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
             await asyncio.wait({self._task})
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             held = list(self._held)  # copied here: the set changes on the event loop only
             steps: list[Callable[[], int]] = [functools.partial(self.renew, held), self.reconcile]
             for step in steps:
@@ -111,7 +116,8 @@ class RunLeases:
                     await anyio.to_thread.run_sync(step, limiter=self._limiter)
                 except Exception as exc:  # the database may be away; the next round retries
                     logger.warning("run lease upkeep failed", extra={"error": repr(exc)})
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
 
     def renew(self, held: list[uuid.UUID]) -> int:
         """Push the leases of ``held`` forward; how many rows."""
