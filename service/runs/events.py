@@ -107,6 +107,9 @@ def done_event() -> SseEvent:
     return SseEvent("done", "{}")
 
 
+_SANDBOX_LIMIT_SENTENCES = ("The run reached its ", "The response reached its ")
+
+
 def describe_end(end: RunEnd, limits: Limits) -> str | None:
     """The text of the ``error`` event for how a run ended; None when it succeeded."""
     if end.status == "ok" and end.limit is None:
@@ -119,8 +122,9 @@ def describe_end(end: RunEnd, limits: Limits) -> str | None:
             return "The script was stopped before it finished."
         return "The script failed."
     message = describe_limit(limit, limits)
-    generic = f"The run reached its {limit} limit."  # the child's own words add nothing
-    if end.error and end.error not in (message, generic):
+    # The sandbox's own sentence for a limit says the same as ours: only other words (a
+    # traceback, say) add something.
+    if end.error and not end.error.startswith(_SANDBOX_LIMIT_SENTENCES):
         return f"{message}\n\n{end.error}"
     return message
 

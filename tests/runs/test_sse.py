@@ -270,6 +270,14 @@ async def test_bot_error_becomes_an_error_event_without_retry() -> None:
             RunEnd(status="error", limit="memory", error="The run reached its memory limit."),
             "The script reached its memory limit of 64 MB.",
         ),
+        (  # nor do the supervisor's own sentences with the limit's value
+            RunEnd(status="timeout", limit="time", error="The run reached its time limit (7 s)."),
+            "The script reached its time limit of 7 seconds.",
+        ),
+        (
+            RunEnd(status="killed", limit="cpu", error="The run reached its CPU time limit (3 s)."),
+            "The script reached its CPU time limit of 3 seconds.",
+        ),
         (RunEnd(status="error", limit="bot_calls"), "The script reached its limit of 2 bot calls."),
         (
             RunEnd(status="error", limit="recursion", error="RecursionError: too deep"),
