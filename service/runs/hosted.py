@@ -16,8 +16,10 @@ from typing import Any
 import fastapi_poe as fp
 from sqlalchemy import Connection, Row
 
+from sandbox import Limits
 from service.bot_settings import effective_settings
 from service.errors import NotFound, Unauthorized
+from service.script_header import ScriptHeader
 from service.security import AccessKeyCipher
 from service.store.creators import token_use
 from service.store.scripts import current_bot_row
@@ -39,8 +41,17 @@ class BotScript:
     # The settings changed since Poe last fetched them (and Poe can fetch them: a key is set).
     refetch_settings: bool = False
     privacy_shield: str | None = None  # `# poe: privacy_shield=` of the version
+    # The limits the version's header asks for (`# poe: timeout_s=60`), operator's at most.
+    asked_limits: dict[str, int] = field(default_factory=dict)
     # The script's secrets, decrypted: its run's os.environ, and what redaction hides.
     environment: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def limits_within(self, operator: Limits) -> Limits:
+        """The operator's limits, lowered where the script asks for less."""
+        asked = self.asked_limits.get("timeout_s")
+        if asked is None or asked >= operator.timeout_s:
+            return operator
+        return dataclasses.replace(operator, timeout_s=float(asked))
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ def snapshot(row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
         access_key=cipher.decrypt(stored) if stored else None,
         refetch_settings=row.refetch_settings and stored is not None,
         privacy_shield=row.privacy_shield,
+        asked_limits=ScriptHeader(dict(row.header or {})).limits,
     )
 
 

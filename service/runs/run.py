@@ -38,7 +38,7 @@ import anyio
 import anyio.to_thread
 import fastapi_poe as fp
 
-from sandbox import RunEnd, RunStart, SandboxUnavailable, Started
+from sandbox import Limits, RunEnd, RunStart, SandboxUnavailable, Started
 from service.logs import log_run
 from service.runs.attachments import (
     CappedUploader,
@@ -104,6 +104,7 @@ class Run:
     admission: asyncio.Task[bool] | None = None
     rejected: bool = False
     refetch_settings: bool = False  # this run's meta tells Poe to fetch the settings
+    limits: Limits = field(init=False)  # the operator's, lowered where the script asks
     # Its events (and so its transcript): the HTTP requests of the script join it.
     events: PoeEventStream = field(init=False)
 
@@ -115,10 +116,11 @@ class Run:
     span: Any = field(default=None, init=False, repr=False)  # its trace span (tracing.py)
 
     def __post_init__(self) -> None:
+        self.limits = self.script.limits_within(self.host.limits)
         self.redactor = Redactor([*self.script.environment.values(), *self.inherited_secrets])
         self.events = PoeEventStream(
             self._items(),
-            limits=self.host.limits,
+            limits=self.limits,
             refetch_settings=self.refetch_settings,
             max_transcript_bytes=self.host.settings.run_max_transcript_mb * 1024 * 1024,
             before_done=self._mark_finished,
@@ -198,7 +200,7 @@ class Run:
                 source=self.script.source,
                 bot_name=self.script.name,
                 conversation=conversation(self.query, self.script.settings),
-                limits=self.host.limits,
+                limits=self.limits,
                 users=[user.model_dump(mode="json") for user in self.query.users],
                 privacy_shield="half" if self.script.privacy_shield == "half" else "full",
                 environment=self.script.environment,
@@ -316,7 +318,7 @@ class Run:
         return RunOutcome(
             status="rejected" if self.rejected else outcome.status,
             duration_ms=round((time.monotonic() - self.started_s) * 1000),
-            error=describe_end(outcome, self.host.limits),
+            error=describe_end(outcome, self.limits),
             bot_calls=self.budget.used,
             chars_out=self.events.chars_out,
         )

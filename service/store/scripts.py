@@ -172,6 +172,7 @@ _BOT = (
         _versions.c.settings.label("extracted_settings"),
         _versions.c.dynamic_bot_calls,
         _versions.c.privacy_shield,
+        _versions.c.header,
         Creator.__table__.c.name.label("creator_name"),
     )
     .select_from(

@@ -215,6 +215,11 @@ async def test_header_problems_are_422_at_their_line(
     assert shield.json()["errors"] == [
         {"line": 2, "col": 1, "message": "privacy_shield must be full or half, not 'none'"}
     ]
+    for value in ("soon", "0", "-5", "1.5"):
+        limit = await create(client, creator, f"# poe: timeout_s={value}\nprint(1)\n")
+        assert limit.status_code == 422, value
+        message = f"timeout_s must be a whole number of at least 1, not {value!r}"
+        assert limit.json()["errors"] == [{"line": 1, "col": 1, "message": message}]
 
 
 async def test_dropdown_bots_count_as_dependencies_of_computed_calls(
