@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 # Uvicorn waits this much past SHUTDOWN_GRACE_S for the streams the grace ended (shutdown.py).
 SHUTDOWN_MARGIN_S = 15
+# What `scriptbots run` asks without --query: a script reading poe.query needs one.
+DEFAULT_QUERY = "Hello"
 
 
 def _say(message: str) -> None:
@@ -236,9 +238,23 @@ def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings | None) -> int:
-    from service.runs.local import run_file  # imported here: only this command starts a pool
+    from pydantic import ValidationError
 
-    return run_file(args.file, args.query, args.bot_base)
+    from service.runs.local import run_file  # imported here: only this command starts a pool
+    from service.settings import settings_error
+
+    try:  # no load_settings: a local run needs no secret key, and must not create one
+        configured = Settings()
+    except ValidationError as exc:
+        _say(f"error: {settings_error(exc)}")
+        return 1
+    stored_key = configured.poe_access_key
+    access_key = args.access_key or (stored_key.get_secret_value() if stored_key else None)
+    query = args.query
+    if query is None:
+        _say(f"no --query given: the query is {DEFAULT_QUERY!r}")
+        query = DEFAULT_QUERY
+    return run_file(args.file, query, args.bot_base or str(configured.poe_api_base), access_key)
 
 
 def cmd_check_sandbox(args: argparse.Namespace, settings: Settings | None) -> int:
@@ -315,8 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a script locally in the sandbox")
     run.add_argument("file", metavar="FILE.py")
-    run.add_argument("--query", help="the user's message")
+    run.add_argument("--query", help=f"the user's message (default: {DEFAULT_QUERY!r})")
     run.add_argument("--bot-base", help="where bot calls go (default: SCRIPTBOTS_POE_API_BASE)")
+    run.add_argument(
+        "--access-key",
+        help="the Poe access key bot calls carry (default: SCRIPTBOTS_POE_ACCESS_KEY)",
+    )
     run.set_defaults(handler=cmd_run)
 
     check = commands.add_parser("check", help="compile a script under the sandbox policy")

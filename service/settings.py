@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         AnyHttpUrl("https://api.poe.com/bot/"),
         description="Where poe.call sends calls to bots that are not hosted here.",
     )
+    poe_access_key: SecretStr | None = Field(
+        None,
+        description="The Poe access key of `scriptbots run`'s bot calls (the server uses "
+        "each script's own).",
+    )
     poe_file_upload_base: AnyHttpUrl = Field(
         AnyHttpUrl(FASTAPI_POE_UPLOAD_BASE),
         description="Where attachments go when a query came from Poe.",
@@ -200,11 +205,13 @@ class SettingsError(Exception):
     """A bad setting; ``str(exc)`` is the one line to show before stopping."""
 
 
-def _one_line(exc: ValidationError) -> str:
+def settings_error(exc: ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     field = str(error["loc"][0]) if error["loc"] else "?"
     variable = ENV_PREFIX + field.upper()
-    given = "" if field == "secret_key" else f" (got {error.get('input')!r:.80})"
+    given = (
+        "" if field in ("secret_key", "poe_access_key") else f" (got {error.get('input')!r:.80})"
+    )
     message = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"bad setting {variable}: {message}{given}{more}"
@@ -219,7 +226,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(_one_line(exc)) from None
+        raise SettingsError(settings_error(exc)) from None
     if settings.secret_key is None:
         key = _stored_secret_key(settings.data_dir / SECRET_KEY_NAME)
         settings = settings.model_copy(update={"secret_key": SecretStr(key)})

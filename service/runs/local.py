@@ -5,7 +5,8 @@ Bot calls go to ``--bot-base`` through the same ``UpstreamBots`` and budget as a
 attachment URLs are fetched by the same fetcher, and a half-shield script's own HTTP goes
 through the same egress (private addresses allowed: the machine is the user's own); the
 response is followed with the same ``ResponseText`` as the SSE mapping.
-Attachments the script makes stay in memory, under placeholder URLs.
+Attachments the script makes stay in memory, under placeholder URLs. Ctrl-C ends the run
+(its sandbox too) with status 130 and one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import fastapi_poe as fp
 
 from sandbox import (
     AttachmentInfo,
-    BotCallRefused,
     BotCallRequest,
     ChatEvent,
     HttpHead,
@@ -48,17 +48,18 @@ from service.runs.response import (
 )
 from service.script_header import read_header
 
-_NO_KEY = "none"  # a local run holds no access key; an empty one is not even a valid header
+_NO_KEY = "none"  # without --access-key; an empty key is not even a valid header
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 
 
-def run_file(path: str, query: str | None, bot_base: str | None) -> int:
+def run_file(path: str, query: str, bot_base: str, access_key: str | None = None) -> int:
     """Run the script in ``path`` once; 0 when it succeeds, 1 on any error (shown on stderr)."""
     try:
         source = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         print(f"{path}: cannot read the script: {exc}", file=sys.stderr)
         return 1
-    conversation = [{"role": "user", "content": query}] if query is not None else []
+    conversation = [{"role": "user", "content": query}]
     start = RunStart(
         source=source,
         bot_name=Path(path).stem,
@@ -67,7 +68,11 @@ def run_file(path: str, query: str | None, bot_base: str | None) -> int:
         privacy_shield="half" if read_header(source).privacy_shield == "half" else "full",
     )
     try:
-        end = asyncio.run(_run(start, LocalServices(bot_base, start.limits), sys.stdout))
+        services = LocalServices(bot_base, access_key, start.limits)
+        end = asyncio.run(_run(start, services, sys.stdout))
+    except KeyboardInterrupt:
+        print("\ninterrupted: the run was stopped", file=sys.stderr)
+        return INTERRUPTED
     except SandboxUnavailable as exc:
         print(f"the sandbox is unavailable: {exc}", file=sys.stderr)
         return 1
@@ -97,25 +102,21 @@ async def _run(start: RunStart, services: LocalServices, out: TextIO) -> RunEnd:
 class LocalServices:
     """RunServices for a terminal: bots at ``bot_base``, attachments kept in memory."""
 
-    def __init__(self, bot_base: str | None, limits: Limits) -> None:
+    def __init__(self, bot_base: str, access_key: str | None, limits: Limits) -> None:
         self.attachments: dict[str, bytes] = {}
         self._numbers = itertools.count(1)
         self._fetcher = UrlFetcher(allow_private=True)
         self._egress = Egress(EgressPolicy(allow_private=True))
-        self._bots = None
-        if bot_base is not None:
-            self._bots = UpstreamBots(
-                bot_base,
-                access_key=_NO_KEY,
-                user_id="local-user",
-                conversation_id=f"c-{uuid.uuid4().hex}",
-                message_id=f"m-{uuid.uuid4().hex}",
-                budget=CallBudget(limits.max_bot_calls),
-            )
+        self._bots = UpstreamBots(
+            bot_base,
+            access_key=access_key or _NO_KEY,
+            user_id="local-user",
+            conversation_id=f"c-{uuid.uuid4().hex}",
+            message_id=f"m-{uuid.uuid4().hex}",
+            budget=CallBudget(limits.max_bot_calls),
+        )
 
     def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
-        if self._bots is None:
-            raise BotCallRefused(request.bot_name, "no --bot-base was given to call bots at")
         return self._bots.call_bot(request)
 
     async def fetch(self, url: str) -> AsyncIterator[bytes]:

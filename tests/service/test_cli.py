@@ -233,7 +233,7 @@ def test_every_command_is_registered(workdir: Path, env: dict[str, str]) -> None
     for command in ("serve", "migrate", "creator", "token", "run", "check", "check-sandbox"):
         assert command in usage
     run_help = scriptbots("run", "--help", cwd=workdir, env=env).stdout
-    assert "--query" in run_help and "--bot-base" in run_help
+    assert all(flag in run_help for flag in ("--query", "--bot-base", "--access-key"))
     serve_help = scriptbots("serve", "--help", cwd=workdir, env=env).stdout
     assert all(flag in serve_help for flag in ("--host", "--port", "--workers"))
     assert scriptbots("nonsense", cwd=workdir, env=env).returncode == 2

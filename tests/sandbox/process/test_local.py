@@ -17,6 +17,7 @@ from tests.upstream import serve_app
 from tests.webstandin import serve_web
 
 SCRIPTBOTS = str(Path(sys.executable).parent / "scriptbots")
+NO_BOTS = "http://127.0.0.1:9/"  # scripts that call no bot (the discard port: nothing answers)
 
 
 class ShoutBot(fp.PoeBot):
@@ -38,20 +39,20 @@ def write(tmp_path: Path, source: str) -> str:
 
 
 def test_hello_world_prints_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_file(write(tmp_path, 'print("hello world")\n'), None, None) == 0
+    assert run_file(write(tmp_path, 'print("hello world")\n'), "hi", NO_BOTS) == 0
     assert "hello world" in capsys.readouterr().out
 
 
 def test_query_and_streamed_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = "with poe.start_message() as m:\n    m.write('got ')\n    m.write(poe.query.text)\n"
-    assert run_file(write(tmp_path, source), "the query", None) == 0
+    assert run_file(write(tmp_path, source), "the query", NO_BOTS) == 0
     assert "got the query" in capsys.readouterr().out
 
 
 def test_script_error_exits_1_with_the_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_file(write(tmp_path, "print('before')\n{}['missing']\n"), None, None) == 1
+    assert run_file(write(tmp_path, "print('before')\n{}['missing']\n"), "hi", NO_BOTS) == 1
     captured = capsys.readouterr()
     assert "before" in captured.out
     assert "KeyError" in captured.err and "line 2" in captured.err
@@ -61,27 +62,20 @@ def test_calls_a_bot_at_bot_base(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], bot_base: str
 ) -> None:
     source = "print(poe.call('Shout', 'quiet please').text)\n"
-    assert run_file(write(tmp_path, source), None, bot_base) == 0
+    assert run_file(write(tmp_path, source), "hi", bot_base) == 0
     assert "QUIET PLEASE" in capsys.readouterr().out
-
-
-def test_without_bot_base_a_call_is_a_bot_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert run_file(write(tmp_path, "poe.call('Shout', 'hi')\n"), None, None) == 1
-    assert "bot-base" in capsys.readouterr().err
 
 
 def test_attachments_get_placeholder_urls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = "with poe.start_message() as m:\n    m.attach_file(name='a.txt', contents=b'x')\n"
-    assert run_file(write(tmp_path, source), None, None) == 0
+    assert run_file(write(tmp_path, source), "hi", NO_BOTS) == 0
     assert "memory://attachments/1/a.txt" in capsys.readouterr().err
 
 
 def test_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_file(str(tmp_path / "nope.py"), None, None) == 1
+    assert run_file(str(tmp_path / "nope.py"), "hi", NO_BOTS) == 1
     assert "cannot read" in capsys.readouterr().err
 
 
@@ -111,7 +105,7 @@ def test_a_half_shield_script_reaches_a_local_server(
     with serve_web() as (base, _):
         get = f"import requests\nprint(requests.get({base!r} + '/hello').text)\n"
         half = "# poe: privacy_shield=half\n" + get
-        assert run_file(write(tmp_path, half), None, None) == 0
+        assert run_file(write(tmp_path, half), "hi", NO_BOTS) == 0
         assert "hello world" in capsys.readouterr().out
-        assert run_file(write(tmp_path, get), None, None) == 1
+        assert run_file(write(tmp_path, get), "hi", NO_BOTS) == 1
         assert "`# poe: privacy_shield=half`" in capsys.readouterr().err
