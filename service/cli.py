@@ -97,8 +97,13 @@ def worker_app() -> FastAPI:
     from service.app import create_app
     from service.tracing import tracing_from_environment
 
-    configure_logging()
-    return create_app(load_settings(), tracing=tracing_from_environment())
+    settings = load_settings()
+    configure_logging(_log_level(settings))
+    return create_app(settings, tracing=tracing_from_environment())
+
+
+def _log_level(settings: Settings) -> int:
+    return logging.getLevelNamesMapping()[settings.log_level.upper()]
 
 
 def _read_password(name: str) -> str | None:
@@ -363,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {k: getattr(args, k, None) for k in ("host", "port")}
     try:
         settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        configure_logging(_log_level(settings))
         return handler(args, settings)
     except (SettingsError, ScriptbotsError) as exc:
         _say(f"error: {exc}")

@@ -12,6 +12,7 @@ from typing import Any
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _DROPPED = {"color_message"}  # uvicorn's ANSI-coloured copy of the message
 SSE_LOGGER = "sse_starlette"
+ACCESS_LOGGER = "uvicorn.access"
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,16 +31,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+def _at_debug(record: logging.LogRecord) -> bool:
+    """Moves a record to DEBUG: a server's terminal shows one line per run, not per request."""
+    record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+    return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send every logger (uvicorn's too) to standard error as JSON lines."""
+    """Send every logger (uvicorn's too) to standard error as JSON lines, from ``level`` up;
+    uvicorn's access log is at DEBUG."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.setLevel(level)  # after the access log's filter has moved its records to DEBUG
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access = logging.getLogger(ACCESS_LOGGER)
+    if _at_debug not in access.filters:
+        access.addFilter(_at_debug)
     # Alembic's plugin set-up chatter is noise; its "Running upgrade" lines are not.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         8,
         description="Largest /bots request body, MiB: a conversation filling the largest "
         "context window of a bot on Poe (2M tokens, about 8 MiB of text) fits.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        description="Lowest level logged; uvicorn's line per HTTP request is at debug, "
+        "the line per run at info.",
     )
     allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
     fetch_allow_private: bool = Field(

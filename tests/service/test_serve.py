@@ -42,10 +42,14 @@ def test_serve_migrates_then_answers_http(tmp_path: Path) -> None:
     log = (tmp_path / f"serve-{port}.log").read_text()
     assert headers["Authorization"].split()[1] not in log  # tokens never reach the logs
     assert all(line.startswith("{") for line in log.splitlines() if line)  # JSON lines
+    # A request's access line is at debug, below the default level (issue 13).
+    assert "uvicorn.access" not in log and "/api/v1/scripts" not in log
 
 
 def test_serve_with_several_workers(tmp_path: Path) -> None:
-    env = clean_environment(SCRIPTBOTS_DATABASE_URL=f"sqlite:///{tmp_path / 'w.sqlite'}")
+    env = clean_environment(
+        SCRIPTBOTS_DATABASE_URL=f"sqlite:///{tmp_path / 'w.sqlite'}", SCRIPTBOTS_LOG_LEVEL="debug"
+    )
     port = free_port()
     with serving("--workers", "2", "--host", "127.0.0.1", cwd=tmp_path, env=env, port=port) as base:
         headers = _token(tmp_path, env)
@@ -64,7 +68,8 @@ def test_serve_with_several_workers(tmp_path: Path) -> None:
     log = (tmp_path / f"serve-{port}.log").read_text()
     entries = [json.loads(line) for line in log.splitlines()]
     access = [e for e in entries if e["logger"] == "uvicorn.access" and "POST" in e["message"]]
-    assert len(access) == len(names)  # the workers log as JSON lines too
+    assert len(access) == len(names)  # the workers log as JSON lines too, at the level asked
+    assert {e["level"] for e in access} == {"debug"}
 
 
 def test_serve_refuses_a_worker_count_below_one(tmp_path: Path) -> None:
