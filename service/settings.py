@@ -5,10 +5,12 @@ Built once by ``cli.py`` (or a test) and handed down; no module holds a settings
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -146,7 +148,11 @@ class Settings(BaseSettings):
         description="Lowest level logged; uvicorn's line per HTTP request is at debug, "
         "the line per run at info.",
     )
-    allow_signup: bool = Field(True, description="Whether the web page lets creators sign up.")
+    allow_signup: bool | None = Field(
+        None,
+        description="Whether the web page lets creators sign up; unset: only while the "
+        "service is on loopback (a public service opens sign-up only when told to).",
+    )
     fetch_allow_private: bool = Field(
         False,
         description="Whether attachment URLs on loopback, private or link-local addresses "
@@ -200,6 +206,19 @@ class Settings(BaseSettings):
             return str(self.public_url).rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def signup_allowed(self) -> bool:
+        """ALLOW_SIGNUP, or by default whether PUBLIC_URL (HOST:PORT) is a loopback address."""
+        if self.allow_signup is not None:
+            return self.allow_signup
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
 
     def bot_url(self, name: str) -> str:
         """The Poe server-bot URL of the script ``name`` (SPEC §7)."""

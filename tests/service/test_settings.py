@@ -32,8 +32,32 @@ def test_defaults_follow_the_spec() -> None:
     assert settings.run_disk_mb == 256
     assert (settings.run_max_bot_calls, settings.run_max_output_chars) == (10, 100_000)
     assert settings.creator_max_concurrent_runs == 8
-    assert settings.allow_signup is True
+    assert settings.signup_allowed is True  # on loopback
     assert settings.fetch_allow_private is False
+
+
+@pytest.mark.parametrize(
+    ("variables", "allowed"),
+    [
+        ({}, True),
+        ({"SCRIPTBOTS_PUBLIC_URL": "http://localhost:8000/"}, True),
+        ({"SCRIPTBOTS_PUBLIC_URL": "http://[::1]:8000/"}, True),
+        ({"SCRIPTBOTS_PUBLIC_URL": "https://bots.example.com/"}, False),
+        ({"SCRIPTBOTS_HOST": "0.0.0.0"}, False),  # listening for others: not loopback
+        ({"SCRIPTBOTS_PUBLIC_URL": "http://10.1.2.3/"}, False),
+        (
+            {"SCRIPTBOTS_PUBLIC_URL": "https://bots.example.com/", "SCRIPTBOTS_ALLOW_SIGNUP": "1"},
+            True,
+        ),
+        ({"SCRIPTBOTS_ALLOW_SIGNUP": "false"}, False),
+    ],
+)
+def test_signup_is_open_by_default_only_on_loopback(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], allowed: bool
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().signup_allowed is allowed
 
 
 def test_upload_base_default_is_fastapi_poes_own() -> None:
@@ -60,7 +84,7 @@ def test_dotenv_file_is_read(in_empty_directory: Path) -> None:
         "SCRIPTBOTS_PUBLIC_URL=https://bots.example.com/\nSCRIPTBOTS_ALLOW_SIGNUP=false\n"
     )
     settings = load_settings()
-    assert settings.allow_signup is False
+    assert settings.allow_signup is False and settings.signup_allowed is False
     assert settings.base_url == "https://bots.example.com"
     assert settings.bot_url("Echo") == "https://bots.example.com/bots/Echo"
 

@@ -90,7 +90,7 @@ def test_unreachable_public_urls_are_named(url: str, reachable: bool) -> None:
 
 @pytest.fixture
 async def public_app(make_settings: Callable[..., Settings]) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(public_url="https://bots.example.com"))
+    app = create_app(make_settings(public_url="https://bots.example.com", allow_signup=True))
     async with app.router.lifespan_context(app):
         yield app
 

@@ -130,7 +130,7 @@ def login_form(request: Request, web: WebSessionDep, settings: SettingsDep) -> R
     if web.creator_id is not None:
         return redirect(request, next_path)
     return page(
-        request, "login.html", name="", next_path=next_path, allow_signup=settings.allow_signup
+        request, "login.html", name="", next_path=next_path, allow_signup=settings.signup_allowed
     )
 
 
@@ -165,7 +165,7 @@ async def login(
             status_code=400,
             name=name,
             next_path=next_path,
-            allow_signup=settings.allow_signup,
+            allow_signup=settings.signup_allowed,
             error=WRONG_LOGIN,
         )
     await in_transaction(request, attempt_succeeded, account, others)
@@ -175,7 +175,7 @@ async def login(
 
 @router.get("/signup")
 def signup_form(request: Request, settings: SettingsDep) -> Response:
-    if not settings.allow_signup:
+    if not settings.signup_allowed:
         return _signup_closed(request)
     return page(request, "signup.html", name="", errors={})
 
@@ -187,7 +187,7 @@ async def signup(
     web: WebSessionDep,
     settings: SettingsDep,
 ) -> Response:
-    if not settings.allow_signup:
+    if not settings.signup_allowed:
         return _signup_closed(request)
     name, password = field_of(form, "name").strip(), field_of(form, "password")
     errors: dict[str, str] = {}
