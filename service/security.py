@@ -7,25 +7,44 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
+from functools import cache
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 TOKEN_PREFIX = "sb_"
-_passwords = PasswordHasher()
+# The test suite's switch to argon2's cheapest parameters (tests/conftest.py sets it; the
+# production profile cost half of a web-test run). Not a setting: no .env file, no default
+# and no other value selects it, so a deployment cannot pick it up by accident. Either way a
+# hash records its own parameters, so every stored hash stays verifiable.
+HASH_PROFILE_ENV = "SCRIPTBOTS_PASSWORD_HASH_PROFILE"
+
+
+def password_hasher(profile: str | None) -> PasswordHasher:
+    """argon2-cffi's default (RFC 9106's low-memory profile) unless ``profile`` is "test"."""
+    if profile == "test":
+        return PasswordHasher.from_parameters(profiles.CHEAPEST)
+    return PasswordHasher()
+
+
+@cache
+def _passwords() -> PasswordHasher:
+    """Chosen at the first hash, so that the test suite's conftest can set the variable."""
+    return password_hasher(os.environ.get(HASH_PROFILE_ENV))
 
 
 def hash_password(password: str) -> str:
-    return _passwords.hash(password)
+    return _passwords().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _passwords.verify(password_hash, password)
+        return _passwords().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

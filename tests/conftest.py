@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from service.app import create_app
+from service.security import HASH_PROFILE_ENV
 from service.settings import Settings
 from service.store.creators import create_api_token, create_creator
 from service.store.db import Database
@@ -35,6 +36,9 @@ POSTGRES_URL = os.environ.get(
 )
 TEST_SECRET_KEY = "test-secret-key-" + "k" * 32
 HELLO_SOURCE = 'print("Hello from a script bot")\n'
+# argon2's cheapest parameters for every hash of the suite and of the servers it starts
+# (tests/service/processes.py): the production ones took half of the web tests' time.
+os.environ[HASH_PROFILE_ENV] = "test"
 
 
 def unique_name(prefix: str = "s") -> str:

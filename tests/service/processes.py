@@ -15,13 +15,17 @@ from pathlib import Path
 
 import httpx
 
+from service.security import HASH_PROFILE_ENV
+
 SCRIPTBOTS = str(Path(sys.executable).parent / "scriptbots")
 START_TIMEOUT_S = 30
 
 
 def clean_environment(**variables: str) -> dict[str, str]:
-    """This process's environment without any SCRIPTBOTS_* setting, plus ``variables``."""
+    """This process's environment without any SCRIPTBOTS_* setting but the suite's cheap
+    password hashes, plus ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRIPTBOTS_")}
+    env[HASH_PROFILE_ENV] = "test"
     env.update(variables)
     return env
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from argon2 import extract_parameters, profiles
+
 from service.security import (
     TOKEN_PREFIX,
     AccessKeyCipher,
     hash_api_token,
     hash_password,
     new_api_token,
+    password_hasher,
     verify_password,
 )
 
@@ -18,6 +21,17 @@ def test_passwords_are_argon2_hashes() -> None:
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password("not a hash", "correct horse")
+
+
+def test_only_the_test_profile_is_cheap_and_every_hash_stays_verifiable() -> None:
+    """The suite's cheap hashes (tests/conftest.py) are its own: nothing else selects them."""
+    for profile in (None, "", "Test", "production", "cheap"):
+        hashed = password_hasher(profile).hash("correct horse")
+        assert extract_parameters(hashed) == profiles.RFC_9106_LOW_MEMORY
+    cheap = password_hasher("test").hash("correct horse")
+    assert extract_parameters(cheap) == profiles.CHEAPEST
+    assert password_hasher(None).verify(cheap, "correct horse")
+    assert password_hasher("test").verify(password_hasher(None).hash("a"), "a")
 
 
 def test_tokens_are_random_and_stored_as_hashes() -> None:
