@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from sandbox.policy.compiler import Problem
+from sandbox import Problem
 
 
 class ScriptbotsError(Exception):

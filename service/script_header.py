@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sandbox.policy.compiler import Problem
+from sandbox import Problem
 
 PRIVACY_SHIELDS = ("full", "half")
 _HEADER = re.compile(r"#\s*poe\s*:(.*)", re.IGNORECASE)

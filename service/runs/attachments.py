@@ -25,9 +25,8 @@ from typing import Any, Protocol
 import fastapi_poe as fp
 import httpx
 
-from sandbox import Spool
-from sandbox.errors import BotCallRefused
-from sandbox.protocol import AttachmentInfo, LimitName
+from sandbox import AttachmentInfo, BotCallRefused, Spool
+from sandbox.protocol import LimitName
 from service.runs.outgoing import UPLOAD_TIMEOUT_S, tls_context
 
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024

@@ -24,8 +24,7 @@ import fastapi_poe as fp
 import httpx
 from pydantic import ValidationError
 
-from sandbox.errors import BotCallLimit, BotCallRefused
-from sandbox.protocol import BotCallRequest, ChatEvent, RunEnd, Started
+from sandbox import BotCallLimit, BotCallRefused, BotCallRequest, ChatEvent, RunEnd, Started
 from service.runs.outgoing import BOT_CALL_TIMEOUT_S, bot_call_client
 from service.runs.response import (
     Appended,

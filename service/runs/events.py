@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from sandbox.protocol import AttachmentInfo, ChatEvent, Limits, RunEnd, Started
+from sandbox import AttachmentInfo, ChatEvent, Limits, RunEnd, Started
 from service.runs.response import (
     Appended,
     AttachmentOut,
