@@ -149,10 +149,7 @@ class SandboxPool:
         status = self.status()
         if status.missing and not self._warned:
             self._warned = True
-            logger.warning(
-                "sandbox protections missing on this machine: %s",
-                "; ".join(f"{p.name} ({p.detail})" for p in status.missing),
-            )
+            logger.warning(status.warning(), extra={"missing": [p.name for p in status.missing]})
         self._refill()
 
     async def close(self) -> None:

@@ -29,6 +29,14 @@ PROTECTIONS: dict[str, str] = {
     "seccomp": "seccomp: no exec, fork, sockets, ptrace, mounts, namespaces or kernel APIs",
 }
 
+# How an operator gets what is missing: cgroups, the pid namespace and per-run uids need
+# root; Landlock and seccomp a kernel that has them.
+HOW_TO_GET = (
+    "serve as root (`sudo make run`, or the container as root: each run still gets a uid "
+    "of its own) on a Linux kernel with Landlock and seccomp; `scriptbots check-sandbox` "
+    "lists them, and the README's sandbox section says what each one stops"
+)
+
 # A child that cannot apply protection number i exits with EXIT_ISOLATION_BASE + i.
 EXIT_ISOLATION_BASE = 64
 
@@ -48,6 +56,18 @@ class SandboxStatus:
     @property
     def complete(self) -> bool:
         return self.warm and not self.missing
+
+    def warning(self) -> str | None:
+        """What an operator reads at start and in /readyz while protections are missing:
+        which, how many of all, and how to get them; None when none is."""
+        if not self.missing:
+            return None
+        total = len(self.active) + len(self.missing)
+        names = ", ".join(f"{p.name} ({p.detail})" for p in self.missing)
+        return (
+            f"runs are isolated by {len(self.active)} of {total} sandbox protections; "
+            f"missing: {names}. To get them, {HOW_TO_GET}."
+        )
 
     def table(self) -> str:
         """The report ``scriptbots check-sandbox`` prints."""

@@ -44,6 +44,11 @@ async def readyz(request: Request) -> JSONResponse:
     }
     orchestrator: Orchestrator | None = getattr(request.app.state, "orchestrator", None)
     sandbox = orchestrator.sandbox_status() if orchestrator is not None else None
+    if ready and sandbox is not None and sandbox.missing:
+        # Still 200 (SPEC §9: ready is the database and a warm pool), but said plainly.
+        body["status"] = "degraded"
+        body["degraded"] = [p.name for p in sandbox.missing]
+        body["detail"] = f"Degraded: {sandbox.warning()}"
     if sandbox is not None:
         body["sandbox"] = {
             "warm": sandbox.warm,

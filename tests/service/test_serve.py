@@ -26,7 +26,7 @@ def test_serve_migrates_then_answers_http(tmp_path: Path) -> None:
     port = free_port()
     with serving(cwd=tmp_path, env=env, port=port) as base:
         deadline = time.monotonic() + 60  # ready once the sandbox template is warm too
-        while (ready := httpx.get(f"{base}/readyz").json())["status"] != "ready":
+        while (ready := httpx.get(f"{base}/readyz").json())["status"] == "not ready":
             assert time.monotonic() < deadline, ready
             time.sleep(0.05)
         assert ready["checks"] == {"database": "ok", "disk": "ok", "sandbox": "ok"}
