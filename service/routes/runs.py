@@ -48,6 +48,7 @@ def run_summary(run: Run) -> RunSummary:
         version=run.version,
         trigger=run.trigger,
         status=run.status,
+        query=run.query_text,
         started_at=run.started_at,
         duration_ms=run.duration_ms,
         error=run.error,

@@ -201,6 +201,10 @@ class RunSummary(BaseModel):
     version: int = Field(description="The script version that ran.")
     trigger: str = Field(description="poe (a query to the bot URL) or console.")
     status: str = Field(description="running, ok, error, timeout, killed or rejected.")
+    query: str | None = Field(
+        description="The user's message it answered (the last one, its first 2000 "
+        "characters); null for runs recorded before it was kept."
+    )
     started_at: datetime
     duration_ms: int | None
     error: str | None = Field(description="The error the user was shown, if any.")

@@ -71,6 +71,13 @@ logger = logging.getLogger(__name__)
 
 Trigger = Literal["poe", "console"]
 UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
+QUERY_TEXT_CHARS = 2000  # of the query's text kept in its run's record: enough to know it
+
+
+def query_text(query: fp.QueryRequest) -> str:
+    """The last user message of ``query``, cut to QUERY_TEXT_CHARS (its start, and "…")."""
+    text = next((m.content for m in reversed(query.query) if m.role == "user"), "")
+    return text if len(text) <= QUERY_TEXT_CHARS else text[: QUERY_TEXT_CHARS - 1] + "…"
 
 
 def quota_message(max_runs: int) -> str:
@@ -156,6 +163,7 @@ class Run:
             user_id=self.query.user_id or None,
             conversation_id=self.query.conversation_id or None,
             parent_run_id=self.parent_id,
+            query_text=self.redactor.text(query_text(self.query)),
             status=status,
         )
 

@@ -45,6 +45,7 @@ def new_run(
     user_id: str | None,
     conversation_id: str | None,
     parent_run_id: uuid.UUID | None,
+    query_text: str | None = None,
     status: str = "running",
 ) -> Run:
     return Run(
@@ -60,6 +61,7 @@ def new_run(
         poe_user_id=user_id,
         poe_conversation_id=conversation_id,
         parent_run_id=parent_run_id,
+        query_text=query_text,
     )
 
 

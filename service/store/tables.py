@@ -169,6 +169,8 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     bot_calls: Mapped[int] = mapped_column(default=0)
     chars_out: Mapped[int] = mapped_column(default=0)
+    # The last user message it answered, cut to QUERY_TEXT_CHARS (NULL before 0009).
+    query_text: Mapped[str | None] = mapped_column(Text)
     poe_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     poe_user_id: Mapped[str | None] = mapped_column(String(255))
     poe_conversation_id: Mapped[str | None] = mapped_column(String(255))

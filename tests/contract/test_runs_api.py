@@ -76,6 +76,23 @@ async def test_runs_are_listed_newest_first_in_pages(
     ]
     assert texts == ["three", "two", "one"]
     assert all(r["trigger"] == "console" and r["status"] == "ok" for r in runs)
+    assert [r["query"] for r in runs] == ["three", "two", "one"]  # what the user sent
+
+
+async def test_a_run_records_the_last_user_message_cut_to_2000_characters(
+    service: Service, creator: CreatorInfo
+) -> None:
+    name = service.script(creator, CONVERSATION)
+    long = "x" * 5000
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "bot", "content": "ok"},
+        {"role": "user", "content": long},
+    ]
+    await console_events(service, creator, name, {"messages": messages})
+    (run,) = service.runs(creator, name)
+    assert run["query"] == "x" * 1999 + "…"
+    assert service.run(creator, name, run["id"])["query"] == run["query"]
 
 
 def test_runs_belong_to_their_creator(service: Service, creator: CreatorInfo) -> None:

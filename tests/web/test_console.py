@@ -91,3 +91,20 @@ async def test_a_refused_edit_keeps_the_console_and_its_parameters(visitor: Visi
     refused = await visitor.post(f"/scripts/{name}/edit", {"source": "x = (\n"})
     assert refused.status_code == 422
     assert "data-console" in refused.text and 'name="param.style"' in refused.text
+
+
+async def test_a_run_shows_the_query_it_answered(visitor: Visitor) -> None:
+    """Issue 13: the runs list and the run's page show what the user sent, escaped."""
+    name = await visitor.create_script(SOURCE)
+    await visitor.get(f"/scripts/{name}")
+    query = "<b>what</b> is " + "very " * 30 + "long"
+    response = await visitor.post(
+        f"/scripts/{name}/console", {"query": query}, headers={"Accept": "text/event-stream"}
+    )
+    run_id = response.headers["x-run-id"]
+    page = await visitor.get(f"/scripts/{name}/runs/{run_id}")
+    assert "&lt;b&gt;what&lt;/b&gt; is very" in page.text and "<b>what</b>" not in page.text
+    assert "very long" in page.text  # whole on its page
+    listed = await visitor.get(f"/scripts/{name}/runs")
+    assert "&lt;b&gt;what&lt;/b&gt; is very" in listed.text
+    assert "very long" not in listed.text and "…" in listed.text  # cut in the list
