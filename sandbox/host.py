@@ -63,9 +63,19 @@ class _Child:
         self.sock = sock
         self.pid = 0
         self.pidfd = -1
-        self.channel: AsyncChannel | None = None
+        self._channel: AsyncChannel | None = None  # connected once the template forked it
         self.leased = False  # a run owns the channel: its supervisor closes it
         self.exited: asyncio.Future[ChildExit | None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def channel(self) -> AsyncChannel:
+        """The run's end of the socketpair; a child is leased only once it is connected."""
+        if self._channel is None:
+            raise SandboxUnavailable("the sandbox child is not connected")
+        return self._channel
+
+    def connect(self, channel: AsyncChannel) -> None:
+        self._channel = channel
 
     def kill(self) -> None:
         if self.pidfd >= 0 and not self.exited.done():
@@ -80,8 +90,8 @@ class _Child:
             self.pidfd = -1
         if self.leased:
             return  # what the child wrote before exiting may still be unread: its run reads it
-        if self.channel is not None:
-            self.channel.close()
+        if self._channel is not None:
+            self._channel.close()
         else:
             self.sock.close()
 
@@ -269,7 +279,7 @@ class SandboxPool:
         template.send(request, theirs)
         try:
             await spawned
-            child.channel = await AsyncChannel.connect(ours, self._frame_rate)
+            child.connect(await AsyncChannel.connect(ours, self._frame_rate))
         except BaseException:
             child.kill()
             raise

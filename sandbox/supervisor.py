@@ -18,7 +18,7 @@ import logging
 import signal
 import typing
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,10 @@ class ChildExit:
 class ChildHandle(typing.Protocol):
     """What the supervisor needs of a child the pool leased to this run."""
 
-    channel: AsyncChannel
     exited: asyncio.Future[ChildExit | None]
+
+    @property
+    def channel(self) -> AsyncChannel: ...
 
     def kill(self) -> None: ...
 
@@ -132,7 +134,7 @@ class RunSupervisor:
         self._urls = _conversation_urls(start.conversation)  # attachment URLs it may show
         self._http = HttpRelay(services, self._reply, lambda: self._final is not None)
 
-    async def events(self) -> AsyncIterator[Item]:
+    async def events(self) -> AsyncGenerator[Item, None]:
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read())
         deadline = loop.call_later(self._limits.timeout_s, self._on_deadline)

@@ -9,6 +9,8 @@ than queued for ever. No caller holds a database transaction meanwhile.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -24,6 +26,7 @@ ACCOUNT_TRANSACTIONS = 4
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a bound keeps hashing cheap
 BUSY_RETRY_S = 2
+T = TypeVar("T")
 
 
 def check_password(password: str, *, name: str = "") -> None:
@@ -50,12 +53,12 @@ class PasswordHashing:
         self.transactions = anyio.CapacityLimiter(ACCOUNT_TRANSACTIONS)
 
     async def hash(self, password: str) -> str:
-        return await self._run(hash_password, password)  # type: ignore[no-any-return]
+        return await self._run(hash_password, password)
 
     async def verify(self, password_hash: str, password: str) -> bool:
-        return await self._run(verify_password, password_hash, password)  # type: ignore[no-any-return]
+        return await self._run(verify_password, password_hash, password)
 
-    async def _run(self, function: object, *args: str) -> object:
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
         if self._limiter.statistics().tasks_waiting >= self._max_waiting:
             raise ServiceBusy("Too many logins at once; try again in a moment.", BUSY_RETRY_S)
-        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)  # type: ignore[arg-type]
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)

@@ -82,8 +82,8 @@ class SandboxStatus:
 
 def build_status(warm: bool, report: dict[str, tuple[bool, str]]) -> SandboxStatus:
     """From the template's report (name -> (active, detail)), in the canonical order."""
-    active = []
-    missing = []
+    active: list[Protection] = []
+    missing: list[Protection] = []
     for name in PROTECTIONS:
         if name not in report:
             continue

@@ -65,7 +65,7 @@ class DatabaseAttachmentStore:
                 found = load_file(session, attachment_id)
                 if found is None:
                     return None
-                chunks = []
+                chunks: list[bytes] = []
                 while (chunk := load_chunk(session, attachment_id, len(chunks))) is not None:
                     chunks.append(chunk)
                 return StoredAttachment(found.name, found.content_type, b"".join(chunks))
