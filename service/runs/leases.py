@@ -13,8 +13,6 @@ time limit plus a margin.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 import uuid
@@ -26,6 +24,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy import and_, or_, update
 
+from service.runs.upkeep import Upkeep
 from service.store.db import Database
 from service.store.tables import Run, utcnow
 
@@ -62,9 +61,9 @@ def expire_dead_runs(session: Any, now: datetime, started_since: datetime) -> in
     return int(result.rowcount or 0)
 
 
-class RunLeases:
+class RunLeases(Upkeep):
     """The leases of this process's runs, renewed in the background, and the reconciler
-    of every process's dead runs. ``start()`` in the app's lifespan, ``close()`` at its end."""
+    of every process's dead runs."""
 
     def __init__(
         self,
@@ -74,14 +73,12 @@ class RunLeases:
         stale_after: timedelta,
         limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
+        super().__init__(lease_s / 3)
         self.db = db
         self.lease = timedelta(seconds=lease_s)
-        self.interval_s = lease_s / 3
         self._stale_after = stale_after  # for rows without a lease
         self._limiter = limiter
         self._held: set[uuid.UUID] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     def expiry(self) -> datetime:
         """The ``lease_until`` of a row written now."""
@@ -94,30 +91,14 @@ class RunLeases:
     def release(self, run_id: uuid.UUID) -> None:
         self._held.discard(run_id)
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def close(self) -> None:
-        """Stop after the step in progress: a cancel would leave its worker thread holding
-        a connection of a pool the app is about to dispose of."""
-        if self._task is not None:
-            self._stopping.set()
-            await asyncio.wait({self._task})
-            self._task = None
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            held = list(self._held)  # copied here: the set changes on the event loop only
-            steps: list[Callable[[], int]] = [functools.partial(self.renew, held), self.reconcile]
-            for step in steps:
-                try:
-                    await anyio.to_thread.run_sync(step, limiter=self._limiter)
-                except Exception as exc:  # the database may be away; the next round retries
-                    logger.warning("run lease upkeep failed", extra={"error": repr(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+    async def round(self) -> None:
+        held = list(self._held)  # copied here: the set changes on the event loop only
+        steps: list[Callable[[], int]] = [functools.partial(self.renew, held), self.reconcile]
+        for step in steps:
+            try:
+                await anyio.to_thread.run_sync(step, limiter=self._limiter)
+            except Exception as exc:  # the database may be away; the next round retries
+                logger.warning("run lease upkeep failed", extra={"error": repr(exc)})
 
     def renew(self, held: list[uuid.UUID]) -> int:
         """Push the leases of ``held`` forward; how many rows."""

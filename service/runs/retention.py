@@ -10,7 +10,6 @@ never held up for long.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,6 +18,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy.orm import Session
 
+from service.runs.upkeep import Upkeep
 from service.store.db import Database
 from service.store.retention import delete_old_files, delete_old_reports, delete_old_runs
 from service.store.tables import utcnow
@@ -35,8 +35,9 @@ _STEPS: tuple[tuple[str, Callable[..., int]], ...] = (
 )
 
 
-class Retention:
-    """``start()`` in the app's lifespan, ``close()`` at its end."""
+class Retention(Upkeep):
+    """Deletes what is older than ``retention_days``, a round every ``interval_s``; a round
+    stops between batches once ``close()`` is called."""
 
     def __init__(
         self,
@@ -47,38 +48,20 @@ class Retention:
         batch: int = BATCH,
         limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
+        super().__init__(interval_s)
         self.db = db
         self.period = timedelta(days=retention_days)
-        self.interval_s = interval_s
         self.batch = batch
         self._limiter = limiter
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def close(self) -> None:
-        """Stop after the batch in progress: a cancel would leave its worker thread holding
-        a connection of a pool the app is about to dispose of."""
-        if self._task is not None:
-            self._stopping.set()
-            await asyncio.wait({self._task})
-            self._task = None
-
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                deleted = await self.sweep()
-            except Exception as exc:  # the database may be away; the next round retries
-                logger.warning("retention round failed", extra={"error": repr(exc)})
-            else:
-                if any(deleted.values()):
-                    logger.info("retention deleted old records", extra=deleted)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+    async def round(self) -> None:
+        try:
+            deleted = await self.sweep()
+        except Exception as exc:  # the database may be away; the next round retries
+            logger.warning("retention round failed", extra={"error": repr(exc)})
+        else:
+            if any(deleted.values()):
+                logger.info("retention deleted old records", extra=deleted)
 
     async def sweep(self) -> dict[str, int]:
         """One round: everything older than the period, batch by batch; counts by kind."""
@@ -91,7 +74,7 @@ class Retention:
                     self._batch, step, before, limiter=self._limiter
                 )
                 deleted[kind] += count
-                if count < self.batch or self._stopping.is_set():
+                if count < self.batch or self.stopping:
                     break
                 await asyncio.sleep(_PAUSE_S)
         return deleted
