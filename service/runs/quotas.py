@@ -13,8 +13,9 @@ a process's memory.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.runs.leases import lease_alive
@@ -42,7 +43,7 @@ _RUNNING = (
         Script.creator_id == bindparam("creator_id"),
     )
 )
-_INSERT = insert(Run.__table__)
+_INSERT = insert(cast(Table, Run.__table__))
 
 
 def running_runs(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import Connection, Update, select, update
+from sqlalchemy import Connection, Table, Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -175,8 +176,5 @@ def token_use(connection: Connection, token: str) -> TokenUse | None:
 
 
 def note_token_use(connection: Connection, token_id: int) -> None:
-    connection.execute(
-        update(ApiToken.__table__)
-        .where(ApiToken.__table__.c.id == token_id)
-        .values(last_used_at=utcnow())
-    )
+    tokens = cast(Table, ApiToken.__table__)
+    connection.execute(update(tokens).where(tokens.c.id == token_id).values(last_used_at=utcnow()))

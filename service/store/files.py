@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from service.errors import FilesFull
@@ -56,9 +57,8 @@ def save_file(
     for seq, data in enumerate(chunks):
         if len(data) > CHUNK_BYTES:
             raise ValueError("a file chunk is larger than CHUNK_BYTES")
-        session.execute(
-            FileChunk.__table__.insert(), {"file_id": file_id, "seq": seq, "data": data}
-        )
+        row = {"file_id": file_id, "seq": seq, "data": data}
+        session.execute(cast(Table, FileChunk.__table__).insert(), row)
         written += len(data)
     if written != size:
         raise ValueError(f"the file has {written} bytes, not the {size} declared")

@@ -13,9 +13,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
@@ -66,7 +76,7 @@ def new_run(
 
 
 _ENDING = ("status", "duration_ms", "error", "bot_calls", "chars_out")
-_runs, _events = Run.__table__, RunEvent.__table__
+_runs, _events = cast(Table, Run.__table__), cast(Table, RunEvent.__table__)
 # Built once, with bound parameters (``end_*``: SET names its own column parameters).
 _END_RUN = (
     update(_runs)
@@ -85,7 +95,8 @@ def _ending(outcome: RunOutcome) -> dict[str, Any]:
 
 def _end(connection: Connection | Session, run_id: uuid.UUID, outcome: RunOutcome) -> int:
     values = {f"end_{name}": value for name, value in _ending(outcome).items()}
-    return int(connection.execute(_END_RUN, {"end_id": run_id, **values}).rowcount or 0)
+    result = cast(CursorResult[Any], connection.execute(_END_RUN, {"end_id": run_id, **values}))
+    return int(result.rowcount or 0)
 
 
 def mark_finished(connection: Connection | Session, run_id: uuid.UUID, outcome: RunOutcome) -> None:
