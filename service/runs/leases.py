@@ -18,11 +18,11 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, update
 
 from service.runs.upkeep import Upkeep
 from service.store.db import Database
@@ -34,7 +34,9 @@ STOPPED = "The server stopped while this run was going."
 RENEW_CHUNK = 500  # ids per UPDATE ... WHERE id IN (...): well within any bind limit
 
 
-def lease_alive(now: datetime, started_since: datetime) -> Any:
+def lease_alive(
+    now: datetime | ColumnElement[Any], started_since: datetime | ColumnElement[Any]
+) -> Any:
     """The SQL condition of a ``running`` row whose process is (or may be) alive."""
     return or_(
         Run.lease_until > now,
@@ -107,12 +109,13 @@ class RunLeases(Upkeep):
         until, renewed = self.expiry(), 0
         with self.db.transaction() as session:
             for first in range(0, len(held), RENEW_CHUNK):
-                result = session.execute(
+                statement = (
                     update(Run)
                     .where(Run.id.in_(held[first : first + RENEW_CHUNK]), Run.status == "running")
                     .values(lease_until=until)
                     .execution_options(synchronize_session=False)
                 )
+                result = cast(CursorResult[Any], session.execute(statement))
                 renewed += int(result.rowcount or 0)
         return renewed
 
