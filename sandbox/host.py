@@ -23,7 +23,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sandbox.channel import AsyncChannel, FrameRate
@@ -198,7 +198,7 @@ class SandboxPool:
         start: RunStart,
         services: RunServices,
         stop: asyncio.Future[RunEnd] | None = None,
-    ) -> AsyncIterator[Started | ChatEvent | SettingsUpdated | RunEnd]:
+    ) -> AsyncGenerator[Started | ChatEvent | SettingsUpdated | RunEnd, None]:
         """The run's events as they come, ending with exactly one RunEnd (SettingsUpdated
         only in settings runs); once ``stop`` resolves, its RunEnd, the child killed.
 

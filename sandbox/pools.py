@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from sandbox.compiled import CompiledSources
 from sandbox.host import SandboxPool
@@ -96,7 +96,7 @@ class TemplatePools:
 
     async def run(
         self, start: RunStart, services: RunServices, stop: asyncio.Future[RunEnd] | None = None
-    ) -> AsyncIterator[Started | ChatEvent | RunEnd]:
+    ) -> AsyncGenerator[Started | ChatEvent | RunEnd, None]:
         template = self.template_for(start.source)
         self.runs_by_template[template] += 1
         pool = self.warm if template == "warm" else self.lean

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,13 +204,13 @@ class PoeEventStream:
     def response_text(self) -> str:
         return self._text.render()[: self._limits.max_output_chars]
 
-    def __aiter__(self) -> AsyncIterator[SseEvent]:
+    def __aiter__(self) -> AsyncGenerator[SseEvent, None]:
         if self._iterated:
             raise RuntimeError("a PoeEventStream can be iterated only once")
         self._iterated = True
         return self._events()
 
-    async def _events(self) -> AsyncIterator[SseEvent]:
+    async def _events(self) -> AsyncGenerator[SseEvent, None]:
         loop = asyncio.get_running_loop()
         self._loop_start = loop.time()
         yield self._sent(self._meta)  # SPEC §7: before anything from the sandbox

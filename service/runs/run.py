@@ -28,7 +28,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,12 +137,12 @@ class Run:
     def run_id(self) -> uuid.UUID:
         return self.id
 
-    def __aiter__(self) -> AsyncIterator[SseEvent]:
+    def __aiter__(self) -> AsyncGenerator[SseEvent, None]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[SseEvent]:
+    async def _iterate(self) -> AsyncGenerator[SseEvent, None]:
         try:
-            async with aclosing(aiter(self.events)) as events:  # type: ignore[type-var]
+            async with aclosing(aiter(self.events)) as events:
                 async for event in events:
                     yield event
         finally:  # the record is written after the response (its end was, before done)
