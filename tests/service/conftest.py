@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+
+from service.store.db import Database
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +22,11 @@ def no_unhandled_errors(
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allows_500: the test provokes the last-resort handler")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, make_empty_database: Callable[[str], str]) -> Database:
+    """An empty database of each kind, for the migration tests to upgrade step by step."""
+    db = Database(make_empty_database(request.param))
+    request.addfinalizer(db.dispose)
+    return db

@@ -4,21 +4,12 @@ scripts' refetch flag, to a database that 0002 made, keeping its rows; and downg
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
 from service.store.db import Database
 from service.store.migrations import alembic_config, current_revision, upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, make_empty_database: Callable[[str], str]) -> Database:
-    db = Database(make_empty_database(request.param))
-    request.addfinalizer(db.dispose)
-    return db
 
 
 def test_an_0002_database_upgrades_with_its_rows_and_back(database: Database) -> None:

@@ -5,21 +5,12 @@ downgrades back keeping them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
 from service.store.db import Database
 from service.store.migrations import alembic_config, current_revision, upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, make_empty_database: Callable[[str], str]) -> Database:
-    db = Database(make_empty_database(request.param))
-    request.addfinalizer(db.dispose)
-    return db
 
 
 def test_an_0005_database_upgrades_with_its_files_counted(database: Database) -> None:

@@ -3,8 +3,6 @@ go with their script, and downgrades back keeping the rest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
@@ -12,13 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from service.store.db import Database
 from service.store.migrations import alembic_config, current_revision, upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, make_empty_database: Callable[[str], str]) -> Database:
-    db = Database(make_empty_database(request.param))
-    request.addfinalizer(db.dispose)
-    return db
 
 
 def test_an_0006_database_upgrades_and_downgrades_with_its_rows(database: Database) -> None:

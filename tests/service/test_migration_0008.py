@@ -3,21 +3,11 @@ downgrades back keeping them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
 from service.store.db import Database
 from service.store.migrations import alembic_config, upgrade
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, make_empty_database: Callable[[str], str]) -> Database:
-    db = Database(make_empty_database(request.param))
-    request.addfinalizer(db.dispose)
-    return db
 
 
 def test_an_0007_database_keeps_its_files_bytes_both_ways(database: Database) -> None:
