@@ -222,3 +222,17 @@ def make_script(
         return response.json()  # type: ignore[no-any-return]
 
     return make
+
+
+# A checkout under /tmp has its Python library mounted inside each run's scratch directory
+# (/tmp), at its own path: a listing of the scratch directory shows that one name too.
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBRARY_UNDER_SCRATCH = _CHECKOUT.split("/")[2] if _CHECKOUT.startswith("/tmp/") else None
+
+
+def without_library_mount(listing: str) -> str:
+    """``listing`` (a printed list of the scratch directory) without that name."""
+    if LIBRARY_UNDER_SCRATCH is None:
+        return listing
+    name = repr(LIBRARY_UNDER_SCRATCH)
+    return listing.replace(f", {name}", "").replace(f"{name}, ", "").replace(name, "")

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from sandbox import SandboxPool
+from tests.conftest import LIBRARY_UNDER_SCRATCH
 from tests.escapes_os.harness import attempt, outcome_of
 from tests.sandbox.process.harness import QUICK, run
 
@@ -21,8 +22,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL_DISK = dataclasses.replace(QUICK, disk_mb=8)
-# A checkout under /tmp has its library mounted inside the scratch directory, at its own path.
-LIBRARY_UNDER_SCRATCH = PROJECT.split("/")[2] if PROJECT.startswith("/tmp/") else None
 
 WORK_IN_SCRATCH = """
 import os, sqlite3, tempfile, zipfile
