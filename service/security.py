@@ -9,7 +9,7 @@ import base64
 import hashlib
 import os
 import secrets
-from functools import cache
+from functools import cache, lru_cache
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +23,7 @@ TOKEN_PREFIX = "sb_"
 # and no other value selects it, so a deployment cannot pick it up by accident. Either way a
 # hash records its own parameters, so every stored hash stays verifiable.
 HASH_PROFILE_ENV = "SCRIPTBOTS_PASSWORD_HASH_PROFILE"
+DECRYPTED_KEPT = 4096  # access keys and secrets, by their stored (encrypted) form
 
 
 def password_hasher(profile: str | None) -> PasswordHasher:
@@ -67,12 +68,17 @@ class AccessKeyCipher:
             algorithm=hashes.SHA256(), length=32, salt=None, info=b"scriptbots access key"
         ).derive(secret_key.encode())
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        # Every query decrypts its script's key and secrets: once per stored value is enough.
+        self._decrypted = lru_cache(maxsize=DECRYPTED_KEPT)(self._decrypt)
 
     def encrypt(self, access_key: str) -> str:
         return self._fernet.encrypt(access_key.encode()).decode("ascii")
 
     def decrypt(self, stored: str) -> str | None:
         """The access key, or None when it was encrypted under another SECRET_KEY."""
+        return self._decrypted(stored)
+
+    def _decrypt(self, stored: str) -> str | None:
         try:
             return self._fernet.decrypt(stored.encode("ascii")).decode()
         except (InvalidToken, UnicodeError):

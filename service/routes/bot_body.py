@@ -3,7 +3,9 @@
 JSON parsing, the unstorable-value walk and pydantic validation of a body of megabytes take
 whole seconds of one core; on the event loop they froze every other request meanwhile (a
 16 MB body held /healthz 17.9 s). Here all of it runs in a worker thread, a few bodies at a
-time, and each step is bounded before the next starts:
+time (a body of at most ``INLINE_BYTES``, a query of a short conversation, is parsed on the
+loop: under a millisecond at worst, less than the hop to a thread and back, issue 15), and
+each step is bounded before the next starts:
 
 - the size, by ``BodyLimitMiddleware`` (``SCRIPTBOTS_BOT_MAX_BODY_MB``) before reading;
 - the cyclic garbage collector is paused meanwhile: its passes over the growing tree cost
@@ -49,6 +51,7 @@ MAX_BODY_DEPTH = 64  # far below pydantic's serialization limit; Poe nests a few
 MAX_BODY_VALUES = 200_000
 MAX_ERRORS = 20
 PARSING_AT_ONCE = 2  # the parse holds the interpreter lock: more at once only queue for it
+INLINE_BYTES = 4 * 1024  # at worst (thousands of tiny values) ~0.8 ms on the loop
 
 MODELS: dict[str, type[BaseModel]] = {
     "query": fp.QueryRequest,
@@ -68,14 +71,16 @@ class BotBody:
 
 
 class BotBodies:
-    """Parses /bots bodies in worker threads, ``PARSING_AT_ONCE`` at a time; one per app
-    (``app.state.bot_bodies``), made in the lifespan."""
+    """Parses /bots bodies, those over ``INLINE_BYTES`` in worker threads, ``PARSING_AT_ONCE``
+    at a time; one per app (``app.state.bot_bodies``), made in the lifespan."""
 
     def __init__(self) -> None:
         self._limiter = anyio.CapacityLimiter(PARSING_AT_ONCE)
 
     async def read(self, request: Request) -> BotBody:
         raw = await request.body()
+        if len(raw) <= INLINE_BYTES:
+            return parse_bot_body(raw)
         return await anyio.to_thread.run_sync(parse_bot_body, raw, limiter=self._limiter)
 
 

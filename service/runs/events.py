@@ -188,8 +188,13 @@ class PoeEventStream:
 
     @property
     def transcript(self) -> list[dict[str, Any]]:
-        """The run's record of what it sent (``transcript.py``: bounded, rewrites merged)."""
+        """The run's record of what it sent (``transcript.py``: bounded, rewrites merged);
+        ``done`` is in it by the time ``before_done`` is awaited."""
         return self._transcript.entries
+
+    @property
+    def transcript_bytes(self) -> int:
+        return self._transcript.stored_bytes
 
     def note(self, event: str, data: dict[str, Any]) -> None:
         """Add to the record what the run did besides sending (a script's HTTP request)."""
@@ -236,9 +241,10 @@ class PoeEventStream:
                 for event in out:
                     yield self._sent(event)
             for event in self._finish():
+                sent = self._sent(event)  # in the transcript before_done may write
                 if event.event == "done" and self._before_done is not None:
                     await self._before_done()  # the run's end is known: tell who needs it
-                yield self._sent(event)
+                yield sent
         finally:
             # Shielded: the route's cancel scope must not stop us from ending the run.
             with anyio.move_on_after(10, shield=True):

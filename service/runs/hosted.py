@@ -1,6 +1,6 @@
 """A hosted script as a run needs it, read from the database in one SELECT (SQLAlchemy
 Core, on the path of every query): its current version's source, its effective Poe
-settings, and its decrypted access key.
+settings, and its decrypted access key (its secrets, when it has any, in a second).
 
 Also the bot endpoint's authentication (SPEC §7): the script's access key, or an API token
 of the script's creator.
@@ -90,7 +90,7 @@ def snapshot(row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
 def find_bot(connection: Connection, name: str, cipher: AccessKeyCipher) -> BotScript | None:
     """The script named ``name`` (any case, any creator), or None."""
     row = current_bot_row(connection, name)
-    return None if row is None else _with_secrets(connection, snapshot(row, cipher), cipher)
+    return None if row is None else _with_secrets(connection, row, cipher)
 
 
 def own_bot(
@@ -102,7 +102,7 @@ def own_bot(
     row = current_bot_row(connection, name)
     if row is None or row.creator_id != creator_id:
         return None
-    return _with_secrets(connection, snapshot(row, cipher), cipher)
+    return _with_secrets(connection, row, cipher)
 
 
 def creators_bot(
@@ -138,8 +138,11 @@ def authorize_bot(
     return BotCaller(bot, from_poe=False, stale_token=use.token_id if use.stale else None)
 
 
-def _with_secrets(connection: Connection, bot: BotScript, cipher: AccessKeyCipher) -> BotScript:
-    """``bot`` with its secrets (a second, indexed SELECT; only when it has any rows)."""
+def _with_secrets(connection: Connection, row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
+    """The script of ``row`` with its secrets (a second, indexed SELECT when it has any)."""
+    bot = snapshot(row, cipher)
+    if not row.has_secrets:
+        return bot
     environment = run_environment(connection, bot.id, cipher)
     return dataclasses.replace(bot, environment=environment) if environment else bot
 

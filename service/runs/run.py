@@ -15,8 +15,9 @@ The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox
    ``Run._services`` (``botcalls.py``, ``attachments.py``, ``egress.py``: shared HTTP clients,
    ``outgoing.py``); a hosted script called by name is a nested ``Run`` (``localbots.py``).
 4. When the run's end is known, ``Run._mark_finished`` writes it (the quota stops counting
-   the run) and only then is ``done`` sent; after the response, ``Orchestrator.track``
-   has ``Run.record`` write the transcript, release the lease and log one line.
+   the run), with the transcript when it is small, and only then is ``done`` sent; after
+   the response, ``Orchestrator.track`` has ``Run.record`` write a larger transcript,
+   release the lease and log one line.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ logger = logging.getLogger(__name__)
 Trigger = Literal["poe", "console"]
 UNAVAILABLE = "The sandbox is not available right now; try again in a moment."
 QUERY_TEXT_CHARS = 2000  # of the query's text kept in its run's record: enough to know it
+# A transcript up to this size is written with the run's end, before done: the write costs
+# the same as the end's alone, and no second transaction follows the response.
+EARLY_TRANSCRIPT_BYTES = 64 * 1024
 
 
 def query_text(query: fp.QueryRequest) -> str:
@@ -121,6 +125,8 @@ class Run:
     # Masks the script's secrets in what the run leaves behind (output, errors, records).
     redactor: Redactor = field(init=False)
     span: Any = field(default=None, init=False, repr=False)  # its trace span (tracing.py)
+    # Set when the whole record was written before done (``_mark_finished``).
+    recorded_status: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.limits = self.script.limits_within(self.host.limits)
@@ -333,11 +339,21 @@ class Run:
 
     async def _mark_finished(self) -> None:
         """Before ``done``: the run's row leaves ``running``, so that a client that sends its
-        next query on ``done`` finds its place free, on any replica (the record follows)."""
+        next query on ``done`` finds its place free, on any replica. A small transcript is
+        written with it, in the same transaction (one write per run instead of two, issue
+        15); a larger one follows after the response (``record``)."""
         if self.rejected or self.admission is None or not self.admission.done():
             return
+        outcome = self.outcome()
         try:
-            await self.host._in_connection(mark_finished, self.id, self.outcome())
+            if self.events.transcript_bytes <= EARLY_TRANSCRIPT_BYTES:
+                transcript = list(self.events.transcript)
+                await self.host._in_connection(
+                    finish_run, self.row(outcome.status), outcome, transcript
+                )
+                self.recorded_status = outcome.status
+            else:
+                await self.host._in_connection(mark_finished, self.id, outcome)
         except Exception:  # the record after the response tries again
             logger.exception("could not mark the run finished", extra={"run_id": str(self.id)})
 
@@ -348,23 +364,9 @@ class Run:
         if self.rejected:  # learnt just now (the client left during admission)
             record = dataclasses.replace(record, status="rejected")
         status = record.status
-        transcript = list(self.events.transcript)
         try:
-            recorded = await retrying(
-                lambda: self.host._in_connection(
-                    finish_run,
-                    self.row(status),
-                    record,
-                    transcript,
-                    limiter=self.host._record_limiter,
-                ),
-                what="record run",
-                run_id=str(self.id),
-            )
-            if not recorded:  # a full disk may still take the row without its transcript
-                await self.host._in_connection(
-                    finish_run, self.row(status), record, [], limiter=self.host._record_limiter
-                )
+            if status != self.recorded_status:  # else written before done, transcript and all
+                await self._write_record(record, list(self.events.transcript))
         except Exception:  # the response is over; the log keeps what the record lost
             logger.exception("could not record run", extra={"run_id": str(self.id)})
         finally:
@@ -387,3 +389,13 @@ class Run:
             self.span,
             **{"scriptbots.run.status": status, "scriptbots.run.bot_calls": record.bot_calls},
         )
+
+    async def _write_record(self, record: RunOutcome, transcript: list[dict[str, Any]]) -> None:
+        row, limiter = self.row(record.status), self.host._record_limiter
+        recorded = await retrying(
+            lambda: self.host._in_connection(finish_run, row, record, transcript, limiter=limiter),
+            what="record run",
+            run_id=str(self.id),
+        )
+        if not recorded:  # a full disk may still take the row without its transcript
+            await self.host._in_connection(finish_run, row, record, [], limiter=limiter)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, Update, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,15 +160,17 @@ class TokenUse:
     stale: bool
 
 
+_tokens = cast(Table, ApiToken.__table__)
+# Built once (bound parameters): on the query path, building it cost more than running it.
+_TOKEN_USE = select(_tokens.c.id, _tokens.c.creator_id, _tokens.c.last_used_at).where(
+    _tokens.c.token_hash == bindparam("token_hash"), _tokens.c.revoked_at.is_(None)
+)
+
+
 def token_use(connection: Connection, token: str) -> TokenUse | None:
     """``creator_for_token`` for the query path: one SELECT, no write (a read-only
     transaction); ``note_token_use`` writes the last use when ``stale``."""
-    tokens = ApiToken.__table__
-    row = connection.execute(
-        select(tokens.c.id, tokens.c.creator_id, tokens.c.last_used_at).where(
-            tokens.c.token_hash == hash_api_token(token), tokens.c.revoked_at.is_(None)
-        )
-    ).first()
+    row = connection.execute(_TOKEN_USE, {"token_hash": hash_api_token(token)}).first()
     if row is None:
         return None
     stale = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_GRANULARITY

@@ -1,8 +1,9 @@
 """Runs, their transcripts and the reports Poe sends about them.
 
-A run row is written three times: inserted ``running`` when the run is admitted
-(``quotas.py`` counts those rows), marked with its outcome before its response's ``done``,
-then completed with its transcript after the response. Reads are
+A run row is written twice or three times: inserted ``running`` when the run is admitted
+(``quotas.py`` counts those rows), then completed with its outcome and transcript before its
+response's ``done``, or, when the transcript is large, marked with its outcome before
+``done`` and completed with its transcript after the response. Reads are
 scoped by script, and scripts by creator (``store/scripts.py``), so a creator only ever
 reaches their own runs.
 """

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from service.app import create_app
+from service.runs.run import EARLY_TRANSCRIPT_BYTES
 from service.settings import Settings
 from service.store.db import Database
 from service.store.tables import Run, RunEvent, Script
@@ -78,3 +79,45 @@ async def test_a_run_read_right_after_its_response_is_whole(
     one = await client.get(f"/api/v1/scripts/{name}/runs/{run['id']}", headers=creator.headers)
     events = [event["event"] for event in one.json()["transcript"]]
     assert events[0] == "meta" and events[-1] == "done" and "text" in events
+
+
+async def test_a_transcript_too_large_to_write_before_done_follows_whole(
+    one_at_a_time: FastAPI, db: Database, creator: CreatorInfo
+) -> None:
+    # A small transcript is written with the run's end, before done; this one is over
+    # EARLY_TRANSCRIPT_BYTES, so the run's end goes first and its transcript after.
+    lines = 90  # within the output limit of 100,000 characters
+    assert lines * 1000 > EARLY_TRANSCRIPT_BYTES
+    source = f'for i in range({lines}):\n    print(str(i).rjust(1000, "."))\n'
+    transport = httpx.ASGITransport(app=one_at_a_time)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        name = unique_name()
+        created = await client.post(
+            "/api/v1/scripts", json={"name": name, "source": source}, headers=creator.headers
+        )
+        assert created.status_code == 201
+        for _ in range(2):  # the second is admitted: the first left running before done
+            response = await client.post(
+                f"/api/v1/scripts/{name}/run", json={"query": "x"}, headers=creator.headers
+            )
+            assert "event: error" not in response.text[-2000:]
+        await one_at_a_time.state.orchestrator.recorded()
+        runs = (await client.get(f"/api/v1/scripts/{name}/runs", headers=creator.headers)).json()
+        assert [run["status"] for run in runs["items"]] == ["ok", "ok"]
+        for run in runs["items"]:
+            with db.transaction() as session:
+                kinds = list(
+                    session.scalars(
+                        select(RunEvent.type)
+                        .where(RunEvent.run_id == uuid.UUID(run["id"]))
+                        .order_by(RunEvent.seq)
+                    )
+                )
+                texts = session.scalars(
+                    select(RunEvent.data).where(
+                        RunEvent.run_id == uuid.UUID(run["id"]), RunEvent.type == "text"
+                    )
+                )
+                stored = "".join(data["text"] for data in texts)
+            assert kinds[0] == "meta" and kinds[-1] == "done"
+            assert stored.count("\n\n") == lines - 1 and stored.endswith(str(lines - 1))
