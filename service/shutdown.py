@@ -7,8 +7,8 @@ Meanwhile this refuses new queries (503, ``ServiceBusy``) and gives the runs in 
 each run's supervisor watches: its child is killed and its stream ends with an ``error``
 event (``RESTARTING``) and ``done`` (SPEC §7, §10), recorded ``killed`` with that reason.
 
-sse-starlette would cut every stream at SIGTERM without a last event; its automatic drain
-is turned off while this is installed, and turned on again after the grace, as a backstop.
+A stream still open ``BACKSTOP_S`` after the grace (its run stuck past its own end) is
+cut by ``streams_cut`` (``routes/sse.py``); uvicorn's own timeout comes after that.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ import threading
 from types import FrameType
 from typing import Any
 
-from sse_starlette.sse import AppStatus
-
 from sandbox import RunEnd
 
 logger = logging.getLogger(__name__)
 
 RESTARTING = "The server is restarting; try again."
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
-BACKSTOP_S = 10.0  # after the grace: what has not ended by then is cut by sse-starlette
+BACKSTOP_S = 10.0  # after the grace: the streams that have not ended by then are cut
 
 
 class Shutdown:
@@ -39,6 +37,7 @@ class Shutdown:
         self.grace_s = grace_s
         self.draining = False
         self._stop: asyncio.Future[RunEnd] | None = None
+        self._cut: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: dict[int, Any] = {}
 
@@ -48,6 +47,13 @@ class Shutdown:
         if self._stop is None:
             self._stop = asyncio.get_running_loop().create_future()
         return self._stop
+
+    @property
+    def streams_cut(self) -> asyncio.Future[None]:
+        """Resolves ``BACKSTOP_S`` after the grace: every stream still open is cut then."""
+        if self._cut is None:
+            self._cut = asyncio.get_running_loop().create_future()
+        return self._cut
 
     def install(self) -> None:
         """Chain this process's SIGTERM and SIGINT handlers (uvicorn's) with ``begin``."""
@@ -60,15 +66,11 @@ class Shutdown:
                 continue  # no server's handler to chain: leave the signal alone
             self._previous[sig] = previous
             signal.signal(sig, self._on_signal)
-        if self._previous:
-            AppStatus.disable_automatic_graceful_drain()
 
     def uninstall(self) -> None:
         for sig, previous in self._previous.items():
             if signal.getsignal(sig) == self._on_signal:
                 signal.signal(sig, previous)
-        if self._previous:
-            AppStatus.enable_automatic_graceful_drain_mode()
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -84,12 +86,12 @@ class Shutdown:
         logger.warning("shutting down: runs may finish", extra={"grace_s": self.grace_s})
         loop = asyncio.get_running_loop()
         loop.call_later(self.grace_s, self._expire)
-        loop.call_later(self.grace_s + BACKSTOP_S, _backstop)
+        loop.call_later(self.grace_s + BACKSTOP_S, self._backstop)
 
     def _expire(self) -> None:
         if not self.stop.done():
             self.stop.set_result(RunEnd("killed", RESTARTING))
 
-
-def _backstop() -> None:
-    AppStatus.should_exit = True
+    def _backstop(self) -> None:
+        if not self.streams_cut.done():
+            self.streams_cut.set_result(None)

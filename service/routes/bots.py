@@ -72,7 +72,9 @@ async def bot_request(
     caller = await orchestrator.authorize_bot(name, bearer.credentials if bearer else None)
     body = await bot_bodies(request).read(request)  # parsed and validated in a thread
     if isinstance(body.model, fp.QueryRequest):
-        return sse_response(orchestrator.query_run(caller, body.model))
+        return sse_response(
+            orchestrator.query_run(caller, body.model), orchestrator.shutdown.streams_cut
+        )
     if body.kind == "settings":
         if caller.from_poe and caller.script.refetch_settings:
             await orchestrator.settings_fetched(caller.script)  # Poe has them now

@@ -8,7 +8,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from sse_starlette.sse import EventSourceResponse
 
 from service.routes.deps import (
     CurrentCreator,
@@ -27,7 +26,7 @@ from service.routes.schemas import (
     RunSummary,
     TranscriptEvent,
 )
-from service.routes.sse import sse_response
+from service.routes.sse import EventStreamResponse, sse_response
 from service.store import runs as store
 from service.store.scripts import get_script
 from service.store.tables import Report, Run
@@ -72,16 +71,16 @@ def report_out(report: Report) -> ReportOut:
 
 @router.post(
     "/{name}/run",
-    response_class=EventSourceResponse,
+    response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Poe events."}},
 )
 async def console_run(
     name: NamePath, body: ConsoleRun, creator_id: CurrentCreatorId, orchestrator: OrchestratorDep
-) -> EventSourceResponse:
+) -> EventStreamResponse:
     """Run the script's current version as a Poe query would: the answer streams exactly
     the events the bot URL sends (meta, text, replace_response, file, error, done)."""
     stream = await orchestrator.console_run(creator_id, name, body.conversation())
-    return sse_response(stream)
+    return sse_response(stream, orchestrator.shutdown.streams_cut)
 
 
 @router.get("/{name}/runs", dependencies=[RunsRecorded])

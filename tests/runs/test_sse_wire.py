@@ -95,6 +95,13 @@ async def endless() -> AsyncIterator[RunItem]:
         ENDLESS_CLOSED.set()
 
 
+async def quiet() -> AsyncIterator[RunItem]:
+    yield MessageAdded(0, "bot", "before")
+    await asyncio.sleep(0.8)
+    yield TextAppended(0, " after")
+    yield RunEnd(status="ok")
+
+
 ENDLESS_CLOSED = threading.Event()  # set in the server's thread
 SCENARIOS: dict[str, Callable[[], AsyncIterator[RunItem]]] = {
     "hello": hello,
@@ -105,6 +112,7 @@ SCENARIOS: dict[str, Callable[[], AsyncIterator[RunItem]]] = {
     "empty": empty,
     "chatty": chatty,
     "endless": endless,
+    "quiet": quiet,
 }
 
 
@@ -113,6 +121,8 @@ class Served:
     base_url: str
     reported_errors: list[dict[str, Any]] = field(default_factory=list)
     streams: list[PoeEventStream] = field(default_factory=list)
+    # The last stream's backstop (``cut``), with the server's loop to resolve it from.
+    cuts: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(default_factory=list)
 
 
 def mapping_app(served: Served) -> FastAPI:
@@ -126,7 +136,10 @@ def mapping_app(served: Served) -> FastAPI:
             return JSONResponse({})
         stream = PoeEventStream(SCENARIOS[name](), limits=Limits(max_output_chars=100_000))
         served.streams.append(stream)
-        return sse_response(stream)
+        loop = asyncio.get_running_loop()
+        cut: asyncio.Future[None] = loop.create_future()
+        served.cuts.append((loop, cut))
+        return sse_response(stream, cut)
 
     return app
 
@@ -210,16 +223,19 @@ async def test_thousands_of_writes_arrive_whole_in_few_events(served: Served) ->
     assert served.streams[-1].chars_out == len(final_text(parts))
 
 
+QUERY = {
+    "version": "1.2",
+    "type": "query",
+    "query": [{"role": "user", "content": "hi"}],
+    "user_id": "u",
+    "conversation_id": "c",
+    "message_id": "m",
+}
+
+
 async def test_a_client_that_disconnects_ends_the_run(served: Served) -> None:
     ENDLESS_CLOSED.clear()
-    body = {
-        "version": "1.2",
-        "type": "query",
-        "query": [{"role": "user", "content": "hi"}],
-        "user_id": "u",
-        "conversation_id": "c",
-        "message_id": "m",
-    }
+    body = QUERY
     async with (
         httpx.AsyncClient() as client,
         client.stream("POST", served.base_url + "endless", json=body) as response,
@@ -227,6 +243,41 @@ async def test_a_client_that_disconnects_ends_the_run(served: Served) -> None:
         lines = response.aiter_lines()
         assert await anext(lines) == "event: meta"
     # The connection is closed; the server notices and closes the run's source.
+    await asyncio.to_thread(wait_until, ENDLESS_CLOSED.is_set)
+    stream = served.streams[-1]
+    assert stream.outcome is not None and stream.outcome.status == "killed"
+
+
+async def test_a_quiet_stream_gets_keep_alive_comments_the_client_ignores(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("service.routes.sse.PING_S", 0.2)  # read by each new response
+    async with httpx.AsyncClient() as client:
+        response = await client.post(served.base_url + "quiet", json=QUERY, timeout=30)
+    lines = response.text.split("\r\n")
+    pings = [i for i, line in enumerate(lines) if line.startswith(": ping")]
+    before = lines.index('data: {"text": "before"}')
+    after = lines.index('data: {"text": " after"}')
+    assert pings and all(before < i < after for i in pings)
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    reported = len(served.reported_errors)
+    assert final_text(await query(served, "quiet")) == "before after"
+    assert served.reported_errors[reported:] == []
+
+
+async def test_the_shutdown_backstop_cuts_a_stream_and_ends_its_body(served: Served) -> None:
+    ENDLESS_CLOSED.clear()
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream("POST", served.base_url + "endless", json=QUERY) as response,
+    ):
+        lines = response.aiter_lines()
+        assert await anext(lines) == "event: meta"
+        loop, cut = served.cuts[-1]
+        loop.call_soon_threadsafe(cut.set_result, None)
+        async with asyncio.timeout(30):  # the body ends: no hang, no broken chunk
+            rest = [line async for line in lines]
+    assert "event: done" not in rest
     await asyncio.to_thread(wait_until, ENDLESS_CLOSED.is_set)
     stream = served.streams[-1]
     assert stream.outcome is not None and stream.outcome.status == "killed"

@@ -67,7 +67,7 @@ async def console(
         creator_id, name, given.messages, draft_source=given.draft_source
     )
     if "text/event-stream" in request.headers.get("accept", ""):
-        response = sse_response(stream)
+        response = sse_response(stream, orchestrator.shutdown.streams_cut)
         response.headers["X-Run-Id"] = str(stream.run_id)
         # What the message's uploads became, so that the page sends them with later turns.
         sent = [
