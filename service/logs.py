@@ -11,7 +11,6 @@ from typing import Any
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _DROPPED = {"color_message"}  # uvicorn's ANSI-coloured copy of the message
-SSE_LOGGER = "sse_starlette"
 ACCESS_LOGGER = "uvicorn.access"
 
 
@@ -55,9 +54,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     # Alembic's plugin set-up chatter is noise; its "Running upgrade" lines are not.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
-    # sse-starlette logs every chunk it sends at DEBUG: the responses of runs, which are
-    # the users' to see, not the logs'.
-    logging.getLogger(SSE_LOGGER).setLevel(logging.INFO)
     # httpx logs each request's full URL at INFO: a half-shield script's URLs may carry its
     # secrets (issue 10), and are the script's business, not the log's.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from sandbox import Spool
 from service.app import create_app
-from service.logs import RUN_FIELDS, SSE_LOGGER, JsonFormatter
+from service.logs import RUN_FIELDS, JsonFormatter
 from service.runs.filestore import DatabaseAttachmentStore
 from service.settings import Settings
 from tests.conftest import CreatorInfo, unique_name
@@ -29,7 +29,6 @@ async def test_a_run_logs_one_line_without_secrets(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.INFO, logger=SSE_LOGGER)  # as configure_logging() sets it
     name = unique_name()
     source = 'print("PLANTED_SOURCE_MARKER" + poe.query.text)\n'
     created = await client.post(
