@@ -72,6 +72,7 @@ def report_out(report: Report) -> ReportOut:
 @router.post(
     "/{name}/run",
     response_class=EventStreamResponse,
+    status_code=200,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Poe events."}},
 )
 async def console_run(
