@@ -24,20 +24,23 @@ from service.store.tables import Creator
 
 MAX_PAGE = 200
 
+# The app's objects, as dependencies. ``async``: FastAPI runs a plain function dependency in a
+# worker thread, a hop to a thread and back on every request for an attribute read.
 
-def _settings(request: Request) -> Settings:
+
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def _cipher(request: Request) -> AccessKeyCipher:
+async def _cipher(request: Request) -> AccessKeyCipher:
     return request.app.state.cipher  # type: ignore[no-any-return]
 
 
-def _orchestrator(request: Request) -> Orchestrator:
+async def _orchestrator(request: Request) -> Orchestrator:
     return request.app.state.orchestrator  # type: ignore[no-any-return]
 
 
@@ -55,7 +58,8 @@ async def runs_recorded(request: Request) -> None:
     """Before a route that reads runs opens its transaction: the records this replica is
     still writing (after their responses) are in. Put it in the route's ``dependencies``,
     which FastAPI resolves before the parameters' (the session among them)."""
-    await _orchestrator(request).recorded(READ_AFTER_RUN_WAIT_S)
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    await orchestrator.recorded(READ_AFTER_RUN_WAIT_S)
 
 
 RunsRecorded = Depends(runs_recorded)
@@ -116,7 +120,7 @@ class Pagination:
     offset: int
 
 
-def _pagination(
+async def _pagination(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Items to skip.")] = 0,
 ) -> Pagination:

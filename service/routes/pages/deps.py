@@ -39,12 +39,12 @@ class ShownCreator:
     name: str
 
 
-def mark_page(request: Request) -> None:
+async def mark_page(request: Request) -> None:
     """Router dependency: errors on this request answer as HTML pages (``wants_html``)."""
     request.state.page = True
 
 
-def _web_session(request: Request) -> WebSession:
+async def _web_session(request: Request) -> WebSession:
     return web_session_of(request)
 
 
