@@ -132,6 +132,7 @@ def create_app(
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # counts every answer
     app.state.metrics = metrics
     install_error_handlers(app)
+    app.include_router(bots.router)  # first: the router tries routes in order, Poe's most often
     app.include_router(ops.router)
     app.include_router(scripts.router)
     app.include_router(secrets.router)
@@ -140,7 +141,6 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(checks.router)
     app.include_router(docs_router(app))
-    app.include_router(bots.router)
     app.include_router(files.router)
     install_pages(app, settings)  # last: its "/" and /scripts pages never shadow the API
     return app
