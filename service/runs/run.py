@@ -6,9 +6,9 @@ The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox
    ``hosted.py``), validates it and asks the orchestrator for a ``Run``; ``routes/sse.py``
    streams the run's events as ``text/event-stream``.
 2. ``Run`` iterates its ``PoeEventStream`` (``events.py``), which sends ``meta`` at once and
-   then pulls ``Run._items``: admission (the quota, ``quotas.py``: the ``running`` row is
-   inserted in the transaction that counts the creator's), the creator's fair share of the
-   sandbox slots, then the sandbox run (``sandbox.TemplatePools.run``: a spare child gets
+   then pulls ``Run._items``: once no other request is being authorized (``arrivals.py``),
+   admission (the quota, ``quotas.py``: the ``running`` row is inserted in the transaction
+   that counts the creator's), the creator's fair share of the sandbox slots, then the sandbox run (``sandbox.TemplatePools.run``: a spare child gets
    the ``RunStart`` with the source and its cached code, and streams chat events back).
 3. ``PoeEventStream`` maps chat events to ``text``/``replace_response``/``file`` events
    (coalesced on the leading edge); bot calls, fetches and uploads of the script go through
@@ -187,6 +187,8 @@ class Run:
                 "scriptbots.run.depth": self.depth,
             },
         )
+        if self.depth == 0:  # a burst's first events go before our work (arrivals.py)
+            await self.host.arrivals.settled()
         # A task of its own: a client that leaves meanwhile cannot lose track of the row.
         with tracing.current(self.span):  # its database work is the run's
             self.admission = asyncio.get_running_loop().create_task(

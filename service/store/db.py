@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 10
-# A server database (PostgreSQL): the query path's transactions run in at most QUERY_THREADS
-# worker threads at once (runs/orchestrator.py). More threads only fight over the GIL with
+# A server database (PostgreSQL): the query path's writing transactions run in at most
+# QUERY_THREADS worker threads at once, its authorizations in as many beside them
+# (runs/orchestrator.py). More threads only fight over the GIL with
 # the event loop: at 500 queries at once, 40 threads (anyio's default) sent half the meta
 # events later than 5 s, 4 threads a quarter (benchmarks/scale.py). The pool holds a
 # connection for each of them and for everything else (pages, REST, leases) beside them,
