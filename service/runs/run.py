@@ -8,8 +8,9 @@ The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox
 2. ``Run`` iterates its ``PoeEventStream`` (``events.py``), which sends ``meta`` at once and
    then pulls ``Run._items``: once no other request is being authorized (``arrivals.py``),
    admission (the quota, ``quotas.py``: the ``running`` row is inserted in the transaction
-   that counts the creator's), the creator's fair share of the sandbox slots, then the sandbox run (``sandbox.TemplatePools.run``: a spare child gets
-   the ``RunStart`` with the source and its cached code, and streams chat events back).
+   that counts the creator's), the creator's fair share of the sandbox slots, then the
+   sandbox run (``sandbox.TemplatePools.run``: a spare child gets the ``RunStart`` with the
+   source and its cached code, and streams chat events back).
 3. ``PoeEventStream`` maps chat events to ``text``/``replace_response``/``file`` events
    (coalesced on the leading edge); bot calls, fetches and uploads of the script go through
    ``Run._services`` (``botcalls.py``, ``attachments.py``, ``egress.py``: shared HTTP clients,
