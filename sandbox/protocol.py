@@ -1,9 +1,10 @@
 """The contract between the sandbox host and the child process that runs one script.
 
 Every message is a frozen dataclass below; nothing else crosses the socketpair. On the
-wire a message is a frame: 4-byte big-endian length, then a UTF-8 JSON object
-``{"t": "<ClassName>", <field>: <value>, ...}``; ``bytes`` travel as base64 strings and
-nested dataclasses as objects without ``"t"``. The child is untrusted, so the host decodes
+wire a message is a frame: 4-byte big-endian length, the 4-byte length of its JSON part, a
+UTF-8 JSON object ``{"t": "<ClassName>", <field>: <value>, ...}``, then the contents of its
+``bytes`` fields, each referred to in the JSON as ``[offset, length]`` past the JSON part;
+nested dataclasses are objects without ``"t"``. The child is untrusted, so the host decodes
 with :func:`decode` only (known types, known fields, checked types) — never pickle or eval.
 
 One run, in order::
@@ -37,7 +38,6 @@ them from 0 in the order they were added; the host joins their texts with a blan
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import struct
@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 72 * 1024 * 1024  # one 50 MB attachment (SPEC §8), base64, plus headroom
+_JSON_LENGTH = struct.Struct(">I")  # inside the frame: the JSON part, before the bytes
+MAX_FRAME_BYTES = 72 * 1024 * 1024  # one 50 MB attachment (SPEC §8) and headroom
 
 Role = Literal["user", "bot", "system", "tool"]
 RunStatus = Literal["ok", "error", "timeout", "killed"]
@@ -383,18 +384,28 @@ _MESSAGE_TYPES: dict[str, type] = {
 
 
 def encode(message: Message) -> bytes:
-    """One frame: length header and JSON body."""
-    body = {"t": type(message).__name__, **_to_json(message)}
+    """One frame: length header, then the JSON part's length, the JSON part, and the bytes
+    fields' contents after it (``[offset, length]`` in the JSON): a compiled script or an
+    attachment is copied, not base64'd inside JSON and parsed back (issue 15)."""
+    blobs: list[bytes] = []
+    body = {"t": type(message).__name__, **_to_json(message, blobs)}
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(data) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"message of {len(data)} bytes exceeds the frame limit")
-    return HEADER.pack(len(data)) + data
+    size = _JSON_LENGTH.size + len(data) + sum(map(len, blobs))
+    if size > MAX_FRAME_BYTES:
+        raise ProtocolError(f"message of {size} bytes exceeds the frame limit")
+    return b"".join((HEADER.pack(size), _JSON_LENGTH.pack(len(data)), data, *blobs))
 
 
 def decode(body: bytes) -> Message:
     """The message in one frame body (without its header); ProtocolError if it is not one."""
+    if len(body) < _JSON_LENGTH.size:
+        raise ProtocolError("frame is too short")
+    (json_length,) = _JSON_LENGTH.unpack_from(body)
+    end = _JSON_LENGTH.size + json_length
+    if end > len(body):
+        raise ProtocolError("frame's JSON part is longer than the frame")
     try:
-        data = json.loads(body)
+        data = json.loads(body[_JSON_LENGTH.size : end])
     except (ValueError, RecursionError) as exc:  # also ints past sys.get_int_max_str_digits()
         raise ProtocolError("frame is not JSON within limits") from exc
     if not isinstance(data, dict) or not isinstance(data.get("t"), str):
@@ -402,39 +413,41 @@ def decode(body: bytes) -> Message:
     cls = _MESSAGE_TYPES.get(data.pop("t"))
     if cls is None:
         raise ProtocolError("unknown message type")
-    return _from_json(cls, data)
+    return _from_json(cls, data, memoryview(body)[end:])
 
 
-def _to_json(value: Any) -> Any:
+def _to_json(value: Any, blobs: list[bytes]) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _to_json(getattr(value, f.name), blobs) for f in dataclasses.fields(value)}
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
+        offset = sum(map(len, blobs))
+        blobs.append(value)
+        return [offset, len(value)]
     if isinstance(value, list | tuple):
-        return [_to_json(item) for item in value]
+        return [_to_json(item, blobs) for item in value]
     return value
 
 
-def _from_json(cls: type, data: Any) -> Any:
+def _from_json(cls: type, data: Any, blobs: memoryview) -> Any:
     if not isinstance(data, dict):
         raise ProtocolError(f"{cls.__name__} must be an object")
     hints = _field_types(cls)
     unknown = set(data) - set(hints)
     if unknown:
         raise ProtocolError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    values = {name: _convert(hints[name], value, name) for name, value in data.items()}
+    values = {name: _convert(hints[name], value, name, blobs) for name, value in data.items()}
     try:
         return cls(**values)
     except TypeError as exc:  # a required field is missing
         raise ProtocolError(f"{cls.__name__}: {exc}") from None
 
 
-def _convert(hint: Any, value: Any, name: str) -> Any:
+def _convert(hint: Any, value: Any, name: str, blobs: memoryview) -> Any:
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         for option in typing.get_args(hint):
             try:
-                return _convert(option, value, name)
+                return _convert(option, value, name, blobs)
             except ProtocolError:
                 continue
         raise ProtocolError(f"field {name!r} has the wrong type")
@@ -446,7 +459,7 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
         if not isinstance(value, list):
             raise ProtocolError(f"field {name!r} must be a list")
         (item_hint,) = typing.get_args(hint)
-        return [_convert(item_hint, item, name) for item in value]
+        return [_convert(item_hint, item, name, blobs) for item in value]
     if origin is dict:
         if not isinstance(value, dict):
             raise ProtocolError(f"field {name!r} must be an object")
@@ -456,12 +469,14 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
             return None
         raise ProtocolError(f"field {name!r} must be null")
     if hint is bytes:
-        if not isinstance(value, str):
-            raise ProtocolError(f"field {name!r} must be base64")
-        try:
-            return base64.b64decode(value, validate=True)
-        except ValueError as exc:
-            raise ProtocolError(f"field {name!r} is not base64") from exc
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(type(n) is int and n >= 0 for n in value)
+            or value[0] + value[1] > len(blobs)
+        ):
+            raise ProtocolError(f"field {name!r} must be [offset, length] within the frame")
+        return bytes(blobs[value[0] : value[0] + value[1]])
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -471,7 +486,7 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
             return value
         raise ProtocolError(f"field {name!r} must be {hint.__name__}")
     if dataclasses.is_dataclass(hint):
-        return _from_json(hint, value)
+        return _from_json(hint, value, blobs)
     raise ProtocolError(f"field {name!r} has an unsupported type")  # pragma: no cover
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.channel import AsyncChannel, ChannelClosed, SyncChannel
 from sandbox.protocol import (
+    HEADER,
     MAX_FRAME_BYTES,
     AttachmentInfo,
     BotCallEnd,
@@ -25,6 +26,8 @@ from sandbox.protocol import (
     Started,
     UploadChunk,
     UploadRequest,
+    decode,
+    encode,
 )
 
 HOST_TO_CHILD = [
@@ -37,12 +40,16 @@ HOST_TO_CHILD = [
     BotCallPart(3, {"text": "part"}),
     BotCallEnd(3, limit="bot_calls"),
 ]
+HOST_TO_CHILD.append(
+    RunStart(source="x = 1", bot_name="b", code=b"\x00compiled\xff" * 5000, environment={"K": "v"})
+)
 CHILD_TO_HOST = [
     Started(),
     MessageAdded(0, "bot", "hi", attachments=[AttachmentInfo("u", "text/plain", "n")]),
     BotCallStart(1, BotCallRequest("Echo", [{"role": "user", "content": "x"}])),
     UploadRequest(2, "a.bin", 2000),
     UploadChunk(2, b"\x00\xff" * 1000),
+    UploadChunk(2, b""),
     RunEnd("error", "boom", "memory"),
 ]
 
@@ -73,17 +80,47 @@ async def test_messages_round_trip_both_ways() -> None:
     host.close()
 
 
+def frame(json_part: bytes, rest: bytes = b"") -> bytes:
+    """A frame as ``protocol.encode`` lays it out (the JSON part's length, it, the bytes)."""
+    body = struct.pack(">I", len(json_part)) + json_part + rest
+    return struct.pack(">I", len(body)) + body
+
+
+UPLOAD = b'{"t":"UploadChunk","request_id":2,"data":'
+
+
 @pytest.mark.parametrize(
     "frame",
     [
-        struct.pack(">I", 5) + b"nope!",
-        struct.pack(">I", 2) + b"[]",
-        struct.pack(">I", 17) + b'{"t":"Exploit"}  ',
-        struct.pack(">I", 22) + b'{"t":"RunEnd","x":1}  ',
-        struct.pack(">I", 31) + b'{"t":"RunEnd","status":"pwned"}',
-        struct.pack(">I", 5015) + b'{"t":"Started","x":' + b"9" * 5000 + b"}",
+        frame(b"nope!"),
+        frame(b"[]"),
+        frame(b'{"t":"Exploit"}  '),
+        frame(b'{"t":"RunEnd","x":1}  '),
+        frame(b'{"t":"RunEnd","status":"pwned"}'),
+        frame(b'{"t":"Started","x":' + b"9" * 5000 + b"}"),
+        struct.pack(">I", 2) + b"{}",
+        struct.pack(">I", 8) + struct.pack(">I", 99) + b"{}  ",
+        frame(UPLOAD + b"[0,5]}", b"abcd"),
+        frame(UPLOAD + b"[-1,2]}", b"abcd"),
+        frame(UPLOAD + b"[true,2]}", b"abcd"),
+        frame(UPLOAD + b"[0,1,2]}", b"abcd"),
+        frame(UPLOAD + b'"YWJj"}', b"abcd"),
     ],
-    ids=["not-json", "not-object", "unknown-type", "unknown-field", "bad-value", "huge-int"],
+    ids=[
+        "not-json",
+        "not-object",
+        "unknown-type",
+        "unknown-field",
+        "bad-value",
+        "huge-int",
+        "too-short",
+        "json-past-frame",
+        "bytes-past-frame",
+        "bytes-negative",
+        "bytes-bool",
+        "bytes-shape",
+        "bytes-as-base64",
+    ],
 )
 async def test_a_malformed_frame_is_a_protocol_error(frame: bytes) -> None:
     host_sock, child_sock = socket.socketpair()
@@ -111,3 +148,11 @@ def test_sync_end_reports_a_closed_host() -> None:
     with pytest.raises(ChannelClosed):
         SyncChannel(child_sock).read()
     child_sock.close()
+
+
+def test_bytes_fields_are_read_from_past_the_json_part() -> None:
+    body = frame(UPLOAD + b"[1,2]}", b"abcd")[HEADER.size :]
+    assert decode(body) == UploadChunk(2, b"bc")
+    assert decode(encode(UploadChunk(2, b"\x00" * 10))[HEADER.size :]) == UploadChunk(
+        2, b"\x00" * 10
+    )

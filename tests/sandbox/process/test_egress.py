@@ -104,7 +104,7 @@ FORGED_REQUEST = """
 import json, os, struct
 body = json.dumps({"t": "HttpRequest", "request_id": 7, "method": "GET",
                    "url": "https://files.example/a.txt", "headers": []}).encode()
-os.write(3, struct.pack('>I', len(body)) + body)
+os.write(3, struct.pack('>II', len(body) + 4, len(body)) + body)
 import time
 time.sleep(30)
 """

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 FORGE = """
 import json, os, struct
-def frame(obj):
+def frame(obj):  # protocol.encode's layout: the frame's length, the JSON part's, the JSON
     body = json.dumps(obj).encode()
-    return struct.pack('>I', len(body)) + body
+    return struct.pack('>II', len(body) + 4, len(body)) + body
 """
 
 
