@@ -245,10 +245,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings | None) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings | None) -> int:
     from pydantic import ValidationError
 
-    from service.runs.local import run_file  # imported here: only this command starts a pool
+    from service.runs.terminal import run_file  # imported here: only this command starts a pool
     from service.settings import settings_error
 
-    try:  # no load_settings: a local run needs no secret key, and must not create one
+    try:  # no load_settings: a terminal run needs no secret key, and must not create one
         configured = Settings()
     except ValidationError as exc:
         _say(f"error: {settings_error(exc)}")
@@ -263,7 +263,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings | None) -> int:
 
 
 def cmd_check_sandbox(args: argparse.Namespace, settings: Settings | None) -> int:
-    from sandbox.local import check_sandbox
+    from sandbox.check import check_sandbox
 
     return check_sandbox()
 

@@ -25,7 +25,7 @@ from service.routes.deps import OrchestratorDep, SettingsDep
 from service.routes.pages.rendering import page
 from service.routes.schemas import ErrorOut
 from service.routes.sse import sse_response
-from service.runs.hosted import BotCaller
+from service.runs.botscript import BotCaller
 from service.runs.orchestrator import Orchestrator
 
 _REPORTS = {"report_feedback": "feedback", "report_reaction": "reaction", "report_error": "error"}

@@ -18,12 +18,12 @@ from service.runs.attachments import (
 from service.runs.botcalls import (
     BotRouter,
     CallBudget,
-    LocalBot,
-    LocalBots,
+    HostedBot,
+    HostedBots,
     UpstreamBots,
     parts_from_run,
 )
-from service.runs.hosted import BotCaller, BotScript
+from service.runs.botscript import BotCaller, BotScript
 from service.runs.orchestrator import Orchestrator
 from service.runs.response import ResponseText
 from service.runs.run import Run
@@ -37,8 +37,8 @@ __all__ = [
     "BotScript",
     "CallBudget",
     "CappedUploader",
-    "LocalBot",
-    "LocalBots",
+    "HostedBot",
+    "HostedBots",
     "MemoryAttachmentStore",
     "Orchestrator",
     "PoeUploader",

@@ -37,7 +37,7 @@ from service.runs.response import (
 
 logger = logging.getLogger(__name__)
 
-MAX_LOCAL_DEPTH = 3
+MAX_HOSTED_DEPTH = 3
 # Poe bot names and our script names; anything else could rewrite the upstream URL.
 _BOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -211,10 +211,10 @@ def _error_event_text(raw: str) -> str:
 
 # -- hosted scripts ---------------------------------------------------------------------
 
-LocalBot = Callable[[BotCallRequest, "BotRouter"], AsyncIterator[fp.PartialResponse]]
+HostedBot = Callable[[BotCallRequest, "BotRouter"], AsyncIterator[fp.PartialResponse]]
 
 
-class LocalBots(Protocol):
+class HostedBots(Protocol):
     """Scripts hosted here, by bot name; the orchestrator supplies the implementation.
 
     ``find`` answers None for a name that is not a hosted script. The returned callable runs
@@ -222,7 +222,7 @@ class LocalBots(Protocol):
     the same budget) and yields its response as parts (``parts_from_run`` does that from
     the run's events)."""
 
-    async def find(self, bot_name: str) -> LocalBot | None: ...
+    async def find(self, bot_name: str) -> HostedBot | None: ...
 
 
 # (kind, outcome): "hosted" or "upstream"; "ok", "refused", "limit" or "cancelled".
@@ -237,15 +237,15 @@ class BotRouter:
     def __init__(
         self,
         upstream: UpstreamBots,
-        local: LocalBots | None = None,
+        hosted: HostedBots | None = None,
         *,
         depth: int = 0,
-        max_depth: int = MAX_LOCAL_DEPTH,
+        max_depth: int = MAX_HOSTED_DEPTH,
         count: CallCounter | None = None,
         trace: CallTracer | None = None,
     ) -> None:
         self.upstream = upstream
-        self.local = local
+        self.hosted = hosted
         self.depth = depth
         self.max_depth = max_depth
         self.count = count
@@ -259,7 +259,7 @@ class BotRouter:
         """The router of a hosted script called from this run."""
         return BotRouter(
             self.upstream,
-            self.local,
+            self.hosted,
             depth=self.depth + 1,
             max_depth=self.max_depth,
             count=self.count,
@@ -268,7 +268,7 @@ class BotRouter:
 
     async def call_bot(self, request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
         name = check_bot_name(request.bot_name)
-        bot = await self.local.find(name) if self.local is not None else None
+        bot = await self.hosted.find(name) if self.hosted is not None else None
         kind = "upstream" if bot is None else "hosted"
         traced = self.trace(kind, name) if self.trace is not None else nullcontext({})
         outcome = "cancelled"  # the script stopped reading, or its run ended meanwhile

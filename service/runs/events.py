@@ -57,7 +57,7 @@ class SseEvent:
     """One Poe event: its name, its JSON data as fastapi_poe serialises it, and ``value``,
     what the data says as a typed value (the text of ``text``, ``replace_response`` and
     ``error``, the ``AttachmentInfo`` of ``file``) for whoever reads the events in process
-    (a hosted script called by another, ``localbots.py``). The wire format is
+    (a hosted script called by another, ``hostedcalls.py``). The wire format is
     ``routes/sse.py``'s."""
 
     event: str

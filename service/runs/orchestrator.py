@@ -44,10 +44,7 @@ from service.errors import ServiceBusy
 from service.metrics import Metrics, PoolFigures
 from service.runs.arrivals import Arrivals
 from service.runs.botcalls import BotRouter, build_query
-from service.runs.egress import EgressPolicy
-from service.runs.events import SseEvent
-from service.runs.extraction import SaveChecks
-from service.runs.hosted import (
+from service.runs.botscript import (
     BotCaller,
     BotScript,
     authorize_bot,
@@ -55,6 +52,9 @@ from service.runs.hosted import (
     find_bot,
     own_bot,
 )
+from service.runs.egress import EgressPolicy
+from service.runs.events import SseEvent
+from service.runs.extraction import SaveChecks
 from service.runs.leases import RunLeases
 from service.runs.outgoing import OutgoingClients
 from service.runs.quotas import stale_after

@@ -3,7 +3,7 @@
 The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox``):
 
 1. ``routes/bots.py`` authorizes the request (``Orchestrator.authorize_bot``: one SELECT,
-   ``hosted.py``), validates it and asks the orchestrator for a ``Run``; ``routes/sse.py``
+   ``botscript.py``), validates it and asks the orchestrator for a ``Run``; ``routes/sse.py``
    streams the run's events as ``text/event-stream``.
 2. ``Run`` iterates its ``PoeEventStream`` (``events.py``), which sends ``meta`` at once and
    then pulls ``Run._items``: once no other request is being authorized (``arrivals.py``),
@@ -14,7 +14,7 @@ The path of one query, for a newcomer (``routes/bots.py`` → here → ``sandbox
 3. ``PoeEventStream`` maps chat events to ``text``/``replace_response``/``file`` events
    (coalesced on the leading edge); bot calls, fetches and uploads of the script go through
    ``Run._services`` (``botcalls.py``, ``attachments.py``, ``egress.py``: shared HTTP clients,
-   ``outgoing.py``); a hosted script called by name is a nested ``Run`` (``localbots.py``).
+   ``outgoing.py``); a hosted script called by name is a nested ``Run`` (``hostedcalls.py``).
 4. When the run's end is known, ``Run._mark_finished`` writes it (the quota stops counting
    the run), with the transcript when it is small, and only then is ``done`` sent; after
    the response, ``Orchestrator.track`` has ``Run.record`` write a larger transcript,
@@ -50,12 +50,12 @@ from service.runs.attachments import (
     UrlFetcher,
 )
 from service.runs.botcalls import BotRouter, UpstreamBots
+from service.runs.botscript import BotScript
 from service.runs.conversation import conversation
 from service.runs.egress import Egress, HttpRecord
 from service.runs.events import DISCONNECTED, PoeEventStream, RunItem, SseEvent, describe_end
 from service.runs.filestore import DatabaseAttachmentStore
-from service.runs.hosted import BotScript
-from service.runs.localbots import HostedBots
+from service.runs.hostedcalls import NestedRuns
 from service.runs.quotas import admit_run
 from service.runs.redaction import Redactor
 from service.runs.retries import retrying
@@ -286,7 +286,7 @@ class Run:
         return ScriptServices(
             BotRouter(
                 upstream,
-                HostedBots(
+                NestedRuns(
                     functools.partial(self.host.find_own_bot, self.script.creator_id),
                     functools.partial(self.host.nested_run, self),
                 ),

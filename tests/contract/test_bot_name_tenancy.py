@@ -3,7 +3,7 @@ name reaches a script hosted here only when it is the calling script's creator's
 script named like a popular bot receives nobody else's calls, prompts or access keys, other
 creators' calls never take its creator's places, and nested runs count against the caller.
 
-Stopped by: the service (``runs/hosted.py`` ``own_bot``, used by ``HostedBots``)."""
+Stopped by: the service (``runs/botscript.py`` ``own_bot``, used by ``NestedRuns``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Bot calls of a run against real fastapi_poe bots on loopback (tests/upstream.py), and the
-routing of hosted scripts through a second, in-memory implementation of ``LocalBots``."""
+routing of hosted scripts through a second, in-memory implementation of ``HostedBots``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from sandbox.protocol import (
 from service.runs.botcalls import (
     BotRouter,
     CallBudget,
-    LocalBot,
+    HostedBot,
     UpstreamBots,
     parts_from_run,
 )
@@ -268,7 +268,7 @@ async def test_closing_a_call_early_ends_it_cleanly(upstream: Upstream) -> None:
 
 
 class FakeScripts:
-    """``LocalBots`` from a dict: a second real implementation of the seam, in memory."""
+    """``HostedBots`` from a dict: a second real implementation of the seam, in memory."""
 
     def __init__(
         self,
@@ -279,7 +279,7 @@ class FakeScripts:
         self.scripts = scripts
         self.depths: list[tuple[str, int]] = []
 
-    async def find(self, bot_name: str) -> LocalBot | None:
+    async def find(self, bot_name: str) -> HostedBot | None:
         script = self.scripts.get(bot_name)
         if script is None:
             return None

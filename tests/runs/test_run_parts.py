@@ -22,7 +22,7 @@ from service.runs.events import (
     replace_response_event,
     text_event,
 )
-from service.runs.localbots import parts_from_events
+from service.runs.hostedcalls import parts_from_events
 from service.runs.services import RunCalls
 
 TEXT = fp.Attachment(

@@ -32,7 +32,7 @@ def test_bot_calls_go_to_poe_api_base_with_the_access_key(
     assert done.returncode == 0, done.stderr
     assert _inspected(done.stdout)["authorization"] == f"Bearer {ACCESS_KEY}"
     assert ACCESS_KEY not in done.stderr
-    assert not (tmp_path / "var").exists()  # no secret key, no database for a local run
+    assert not (tmp_path / "var").exists()  # no secret key, no database for a terminal run
 
 
 def test_access_key_option_wins_over_the_variable(tmp_path: Path, upstream: Upstream) -> None:

@@ -68,7 +68,7 @@ def run_file(path: str, query: str, bot_base: str, access_key: str | None = None
         privacy_shield="half" if read_header(source).privacy_shield == "half" else "full",
     )
     try:
-        services = LocalServices(bot_base, access_key, start.limits)
+        services = TerminalServices(bot_base, access_key, start.limits)
         end = asyncio.run(_run(start, services, sys.stdout))
     except KeyboardInterrupt:
         print("\ninterrupted: the run was stopped", file=sys.stderr)
@@ -82,7 +82,7 @@ def run_file(path: str, query: str, bot_base: str, access_key: str | None = None
     return 1
 
 
-async def _run(start: RunStart, services: LocalServices, out: TextIO) -> RunEnd:
+async def _run(start: RunStart, services: TerminalServices, out: TextIO) -> RunEnd:
     pool = SandboxPool(slots=2, spares=0)
     await pool.start()
     terminal = _Terminal(out)
@@ -99,7 +99,7 @@ async def _run(start: RunStart, services: LocalServices, out: TextIO) -> RunEnd:
     return with_failures(end, terminal.failures)
 
 
-class LocalServices:
+class TerminalServices:
     """RunServices for a terminal: bots at ``bot_base``, attachments kept in memory."""
 
     def __init__(self, bot_base: str, access_key: str | None, limits: Limits) -> None:
@@ -134,7 +134,7 @@ class LocalServices:
     ) -> AttachmentInfo:
         number = next(self._numbers)
         url = f"memory://attachments/{number}/{name}"
-        self.attachments[url] = contents.read()  # one local run, on the user's machine
+        self.attachments[url] = contents.read()  # one terminal run, on the user's machine
         return AttachmentInfo(
             url=url,
             content_type=content_type or "application/octet-stream",

@@ -11,8 +11,8 @@ from pathlib import Path
 import fastapi_poe as fp
 import pytest
 
-from sandbox.local import check_sandbox
-from service.runs.local import run_file
+from sandbox.check import check_sandbox
+from service.runs.terminal import run_file
 from tests.upstream import serve_app
 from tests.webstandin import serve_web
 

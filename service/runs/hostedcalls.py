@@ -1,11 +1,12 @@
-"""Hosted scripts as bots for their creator's other scripts (SPEC §8): ``LocalBots`` over
-the database, and a nested run's Poe events turned back into the parts a bot call yields.
+"""Hosted scripts as bots for their creator's other scripts (SPEC §8): ``NestedRuns``, the
+``HostedBots`` over the database, and a nested run's Poe events turned back into the parts
+a bot call yields.
 
 Only the calling script's creator's own scripts are found (issue 11: a script named like a
 popular bot must not receive other creators' calls, prompts and access keys). So a called
 script runs as its caller's creator's run through the same machinery as a query
 (``Orchestrator``): admitted against that creator's quota, recorded with its caller as
-parent, sharing the caller's bot-call budget, at most ``MAX_LOCAL_DEPTH`` deep (``BotRouter``
+parent, sharing the caller's bot-call budget, at most ``MAX_HOSTED_DEPTH`` deep (``BotRouter``
 counts the depth), and its traceback, shown to the caller, is the caller's creator's code.
 """
 
@@ -17,23 +18,23 @@ from contextlib import aclosing
 import fastapi_poe as fp
 
 from sandbox import AttachmentInfo, BotCallRefused, BotCallRequest
-from service.runs.botcalls import BotRouter, LocalBot
+from service.runs.botcalls import BotRouter, HostedBot
+from service.runs.botscript import BotScript
 from service.runs.events import SseEvent
-from service.runs.hosted import BotScript
 
 FindBot = Callable[[str], Awaitable[BotScript | None]]
 # Runs ``bot`` for ``request`` at the nesting depth of the given router; its Poe events.
 RunNested = Callable[[BotScript, BotCallRequest, BotRouter], AsyncIterable[SseEvent]]
 
 
-class HostedBots:
-    """``LocalBots`` of one run: names of scripts hosted here, looked up when called."""
+class NestedRuns:
+    """``HostedBots`` of one run: names of scripts hosted here, looked up when called."""
 
     def __init__(self, find: FindBot, run: RunNested) -> None:
         self._find = find
         self._run = run
 
-    async def find(self, bot_name: str) -> LocalBot | None:
+    async def find(self, bot_name: str) -> HostedBot | None:
         bot = await self._find(bot_name)
         if bot is None:
             return None

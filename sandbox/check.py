@@ -1,6 +1,6 @@
 """``scriptbots check-sandbox``: which protections this machine gives a run, without a server.
 
-(``scriptbots run`` lives in ``service/runs/local.py``: it needs the service's bot calls and
+(``scriptbots run`` lives in ``service/runs/terminal.py``: it needs the service's bot calls and
 fetcher.) Imports nothing from service/.
 """
 
