@@ -136,6 +136,8 @@ class SandboxPool:
         self._closing = False
         self._restart: asyncio.Task[None] | None = None
         self._warned = False
+        self.leases = 0  # runs given a child so far
+        self.forks_on_path = 0  # of them, runs that found no spare and waited for a fork
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -182,6 +184,11 @@ class SandboxPool:
         """Children alive now: (leased to a run or being made, spares waiting for one)."""
         spares = sum(len(queue) for queue in self._spares.values())
         return len(self._children) - spares, spares
+
+    def template_pid(self) -> int | None:
+        """The template process's pid while it runs (benchmarks read its CPU time)."""
+        template = self._template
+        return template.process.pid if template is not None and template.alive else None
 
     def status(self) -> SandboxStatus:
         warm = self._template is not None and self._template.alive and self._template.ready.done()
@@ -242,7 +249,9 @@ class SandboxPool:
                 child = candidate
                 break
         if child is None:
+            self.forks_on_path += 1
             child = await self._spawn(limits)  # the one fork on a run's path: none was spare
+        self.leases += 1
         child.leased = True
         self._note_busy()
         if len(queue or ()) < self._spare_goal():

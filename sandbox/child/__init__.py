@@ -24,7 +24,13 @@ from sandbox.child.egress import (
 )
 from sandbox.child.network import refuse_network
 from sandbox.child.port import EXIT_HOST_GONE, ChannelPort
-from sandbox.child.script import SPARE_REHEARSAL_SOURCE, ending, rehearse, run_script
+from sandbox.child.script import (
+    SPARE_REHEARSAL_CODE,
+    SPARE_REHEARSAL_SOURCE,
+    ending,
+    rehearse,
+    run_script,
+)
 from sandbox.isolation import process
 from sandbox.isolation.plan import IsolationFailed, Setup, isolate
 from sandbox.isolation.status import EXIT_ISOLATION_BASE, PROTECTIONS
@@ -52,7 +58,7 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
     if not _run_waiting(sock):
         # A spare: copy the pages every run touches now, off the clock. A child forked for a
         # run already waiting goes straight to it instead.
-        rehearse(SPARE_REHEARSAL_SOURCE)
+        rehearse(SPARE_REHEARSAL_SOURCE, SPARE_REHEARSAL_CODE)
         gc.collect()
     signal.signal(signal.SIGXCPU, _cpu_limit_reached)
     _guard_threads(setup.limits)
