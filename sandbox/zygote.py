@@ -35,8 +35,11 @@ from typing import Any
 CONTROL_FD = 3
 MAX_CONTROL_BYTES = 64 * 1024
 _M_ARENA_MAX = -8
+# The package without its __init__, which is the host's side (asyncio, the pools, the
+# services): the template and its children need none of it (issue 15, protocol_types.py).
 BOOTSTRAP = (
-    "import sys,json;sys.path[:0]=json.loads(sys.argv[1]);"
+    "import sys,json,importlib.util as u;sys.path[:0]=json.loads(sys.argv[1]);"
+    "sys.modules['sandbox']=u.module_from_spec(u.find_spec('sandbox'));"
     "import sandbox.zygote as z;z.main(sys.argv[2:])"
 )
 
@@ -342,7 +345,9 @@ _COPY_ON_WRITE_MB = 32
 
 def _preimport() -> None:
     """Everything a child may import lazily, imported here while files can still be read."""
-    import fastapi_poe  # noqa: F401
+    from sandbox import protocol_types
+
+    protocol_types.install()  # fastapi_poe's types, not its server and client
     import RestrictedPython  # noqa: F401
 
     import sandbox.child  # noqa: F401  (the runtime, the policy, the isolation layers)

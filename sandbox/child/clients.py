@@ -354,7 +354,7 @@ def _patch_aiohttp(module: ModuleType) -> None:
 
 
 _PATCHES: dict[str, Callable[[ModuleType], None]] = {
-    "httpx._transports.default": _patch_httpx,
+    "httpx": _patch_httpx,  # the package: its transports' module runs before httpx is whole
     "requests.adapters": _patch_requests,
     "urllib.request": _patch_urllib,
     "aiohttp.connector": _patch_aiohttp,
