@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from service.errors import NameTaken, NotFound
 from service.sources import check_script_source
@@ -88,3 +88,23 @@ def test_deleting_a_script_deletes_its_versions_runs_events_and_reports(
         ):
             count = session.scalar(select(func.count()).select_from(table).where(where))
             assert count == 0, table.__tablename__
+
+
+def test_only_the_query_paths_writes_skip_the_wait_for_the_disk(db: Database) -> None:
+    """On PostgreSQL the run rows commit without waiting for the WAL flush; accounts and
+    scripts (``transaction``) still wait. SQLite's WAL at NORMAL is the same for both."""
+    if db.engine.dialect.name != "postgresql":
+        with db.connection() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        return
+    setting = text("SELECT current_setting('synchronous_commit')")
+    with db.connection() as connection:
+        assert connection.execute(setting).scalar() == "off"
+    with db.transaction() as session:
+        assert session.execute(setting).scalar() == "on"
+    with db.reading() as connection:
+        assert connection.execute(setting).scalar() == "on"
+    with db.connection() as connection:  # the pool's next user of the same connection
+        assert connection.execute(setting).scalar() == "off"
+    with db.engine.connect() as connection:
+        assert connection.execute(setting).scalar() == "on"
