@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks.load import Answer, at_once, query_body
 
 ACCESS_KEY = "BenchUpstreamAccessKey0123456789"  # make_app wants exactly 32 characters
 SECRET_KEY = "bench-secret-key-" + "x" * 32
@@ -236,26 +237,6 @@ class Cpu:
 # -- the client ----------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    events: list[tuple[str, str]]
-    meta_s: float  # request -> meta
-    first_text_s: float | None  # request -> first non-empty text
-    first_text_at: float | None  # time.time() when the first text arrived
-    done_s: float
-
-
-def query_body(text: str = "world") -> dict[str, Any]:
-    return {
-        "version": "1.2",
-        "type": "query",
-        "query": [{"role": "user", "content": text}],
-        "user_id": "u-" + secrets.token_hex(4),
-        "conversation_id": "c-" + secrets.token_hex(4),
-        "message_id": "m-" + uuid.uuid4().hex,
-    }
-
-
 async def ask(client: httpx.AsyncClient, url: str, key: str) -> Answer:
     began = time.perf_counter()
     events: list[tuple[str, str]] = []
@@ -355,11 +336,13 @@ async def throughput(
     return total / (time.perf_counter() - began), failed
 
 
-async def burst(client: httpx.AsyncClient, target: Target, count: int) -> list[float]:
-    answers = await asyncio.gather(
-        *(ask(client, target.urls["hello"], target.key) for _ in range(count))
-    )
-    return [a.meta_s for a in answers]
+async def burst(target: Target, count: int) -> list[float]:
+    """``count`` new hello-world streams at once (load.py's client): their meta times."""
+    answers = await at_once([(target.urls["hello"], target.key)] * count)
+    failed = [a for a in answers if not isinstance(a, Answer)]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of the burst failed: {failed[0]!r}")
+    return [a.meta_s for a in answers if isinstance(a, Answer)]
 
 
 def first_text_after_write(answer: Answer) -> float:
@@ -398,7 +381,7 @@ BASELINE_BOTS = {
 
 
 async def measure(args: argparse.Namespace, hosted: Target, baseline: Target) -> None:
-    limits = httpx.Limits(max_connections=args.burst + 16, max_keepalive_connections=64)
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         rows: list[tuple[str, float | None, float | None, str]] = []
 
@@ -451,7 +434,7 @@ async def measure(args: argparse.Namespace, hosted: Target, baseline: Target) ->
         )
         metas = {}
         for target in (hosted, baseline):
-            metas[target.label] = await burst(client, target, args.burst)
+            metas[target.label] = await burst(target, args.burst)
         (h_meta, b_meta) = metas.values()
         row(
             f"meta in a burst of {args.burst}, p50",

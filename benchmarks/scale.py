@@ -10,45 +10,28 @@ queries in, ``--creators`` creators with a hello-world script each, and all the 
 sent at once, spread over the creators. Printed per database: how many ``meta`` events and
 how many first texts came later than 5 s after their request, with p50/p99 of both, and the
 whole responses' p50/p99; queries that failed are counted, not timed.
-
-The load comes from one process on the same two cores as the server, so it must cost little:
-the connections are opened first (untimed, as Poe keeps its own), each query's request is
-prebuilt bytes, its clock starts as they are written, and responses are read as raw chunked
-SSE. With httpx instead, sending 500 streams and parsing their lines took so much of the
-CPU that the client's own delay made up most of the "late" meta events.
+The queries come from ``load.py``'s cheap client, which shares the two cores with the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import secrets
 import subprocess
 import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 from sqlalchemy.engine import make_url
 
-from benchmarks.http_query import (
-    SCRIPTBOTS,
-    SECRET_KEY,
-    Answer,
-    ask,
-    free_port,
-    pct,
-    query_body,
-    started,
-    wait_up,
-)
+from benchmarks.http_query import SCRIPTBOTS, SECRET_KEY, ask, free_port, pct, started, wait_up
+from benchmarks.load import Answer, at_once
 
 POE_DEADLINE_S = 5.0
 HELLO = 'print("Hello, " + poe.query.text)'
@@ -100,80 +83,12 @@ def creators(env: dict[str, str], work: Path, count: int, base: str) -> list[tup
     return made
 
 
-def request_bytes(url: str, token: str) -> bytes:
-    """One query's whole HTTP/1.1 request."""
-    parts = urlsplit(url)
-    body = json.dumps(query_body()).encode()
-    head = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Accept: text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """A chunked response body, chunk by chunk."""
-    while True:
-        size = int((await reader.readline()).split(b";")[0], 16)
-        if size == 0:
-            return
-        chunk = await reader.readexactly(size + 2)
-        yield chunk[:-2]
-
-
-async def raw_ask(
-    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes
-) -> Answer:
-    """One query on an open connection: its events, timed from the request's writing."""
-    reader, writer = connection
-    began = time.perf_counter()
-    writer.write(request)
-    status = await reader.readline()
-    if b" 200 " not in status:
-        raise RuntimeError(f"HTTP {status!r}")
-    while (await reader.readline()) not in (b"\r\n", b""):
-        pass
-    events: list[tuple[str, str]] = []
-    meta_s = done_s = 0.0
-    first_text_s = first_text_at = None
-    pending = b""
-    async for chunk in _chunks(reader):
-        pending += chunk
-        *blocks, pending = pending.split(b"\r\n\r\n")
-        now = time.perf_counter()
-        for block in blocks:
-            fields = dict(
-                line.split(": ", 1) for line in block.decode().split("\r\n") if ": " in line
-            )
-            name, data = fields.get("event", ""), fields.get("data", "")
-            if not name:
-                continue  # a keep-alive comment
-            events.append((name, data))
-            if name == "meta":
-                meta_s = now - began
-            elif name == "text" and first_text_s is None and json.loads(data)["text"]:
-                first_text_s, first_text_at = now - began, time.time()
-            elif name == "done":
-                done_s = now - began
-    writer.close()
-    if not events or events[0][0] != "meta" or events[-1][0] != "done":
-        raise RuntimeError(f"not meta ... done: {events[:3]} ... {events[-3:]}")
-    return Answer(events, meta_s, first_text_s, first_text_at, done_s)
-
-
 async def fire(bots: list[tuple[str, str]], queries: int) -> tuple[list[Answer], list[str]]:
     """All the queries at once, spread over ``bots``; the answers, and the failures."""
     async with httpx.AsyncClient(timeout=120) as client:
         await ask(client, bots[0][1], bots[0][0])  # one warm-up query, not counted
-    address = urlsplit(bots[0][1])
-    connections = await asyncio.gather(
-        *(asyncio.open_connection(address.hostname, address.port) for _ in range(queries))
-    )
-    requests = [request_bytes(*reversed(bots[i % len(bots)])) for i in range(queries)]
-    results = await asyncio.gather(
-        *(raw_ask(c, r) for c, r in zip(connections, requests, strict=True)),
-        return_exceptions=True,
+    results = await at_once(
+        [(bots[i % len(bots)][1], bots[i % len(bots)][0]) for i in range(queries)]
     )
     answers = [r for r in results if isinstance(r, Answer)]
     failures = [repr(r)[:200] for r in results if not isinstance(r, Answer)]
