@@ -38,13 +38,14 @@ them from 0 in the order they were added; the host joins their texts with a blan
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import struct
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sandbox.codec import ProtocolError as ProtocolError  # a bad frame: every caller's name
+from sandbox.codec import from_json, to_json
 
 HEADER = struct.Struct(">I")
 _JSON_LENGTH = struct.Struct(">I")  # inside the frame: the JSON part, before the bytes
@@ -67,10 +68,6 @@ HTTP_WINDOW = 8  # HttpChunks the host sends ahead of the script's reading
 # so that the host never holds one whole (issue 11).
 TRANSFER_CHUNK_BYTES = 256 * 1024
 LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
-
-
-class ProtocolError(ValueError):
-    """A frame that is not one of the messages below, or not well formed."""
 
 
 # -- values -----------------------------------------------------------------------------
@@ -388,7 +385,7 @@ def encode(message: Message) -> bytes:
     fields' contents after it (``[offset, length]`` in the JSON): a compiled script or an
     attachment is copied, not base64'd inside JSON and parsed back (issue 15)."""
     blobs: list[bytes] = []
-    body = {"t": type(message).__name__, **_to_json(message, blobs)}
+    body = {"t": type(message).__name__, **to_json(message, blobs)}
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     size = _JSON_LENGTH.size + len(data) + sum(map(len, blobs))
     if size > MAX_FRAME_BYTES:
@@ -413,89 +410,4 @@ def decode(body: bytes) -> Message:
     cls = _MESSAGE_TYPES.get(data.pop("t"))
     if cls is None:
         raise ProtocolError("unknown message type")
-    return _from_json(cls, data, memoryview(body)[end:])
-
-
-def _to_json(value: Any, blobs: list[bytes]) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name), blobs) for f in dataclasses.fields(value)}
-    if isinstance(value, bytes):
-        offset = sum(map(len, blobs))
-        blobs.append(value)
-        return [offset, len(value)]
-    if isinstance(value, list | tuple):
-        return [_to_json(item, blobs) for item in value]
-    return value
-
-
-def _from_json(cls: type, data: Any, blobs: memoryview) -> Any:
-    if not isinstance(data, dict):
-        raise ProtocolError(f"{cls.__name__} must be an object")
-    hints = _field_types(cls)
-    unknown = set(data) - set(hints)
-    if unknown:
-        raise ProtocolError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
-    values = {name: _convert(hints[name], value, name, blobs) for name, value in data.items()}
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required field is missing
-        raise ProtocolError(f"{cls.__name__}: {exc}") from None
-
-
-def _convert(hint: Any, value: Any, name: str, blobs: memoryview) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        for option in typing.get_args(hint):
-            try:
-                return _convert(option, value, name, blobs)
-            except ProtocolError:
-                continue
-        raise ProtocolError(f"field {name!r} has the wrong type")
-    if origin is Literal:
-        if value in typing.get_args(hint):
-            return value
-        raise ProtocolError(f"field {name!r} has an unknown value")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ProtocolError(f"field {name!r} must be a list")
-        (item_hint,) = typing.get_args(hint)
-        return [_convert(item_hint, item, name, blobs) for item in value]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ProtocolError(f"field {name!r} must be an object")
-        return value
-    if hint is type(None):
-        if value is None:
-            return None
-        raise ProtocolError(f"field {name!r} must be null")
-    if hint is bytes:
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(type(n) is int and n >= 0 for n in value)
-            or value[0] + value[1] > len(blobs)
-        ):
-            raise ProtocolError(f"field {name!r} must be [offset, length] within the frame")
-        return bytes(blobs[value[0] : value[0] + value[1]])
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ProtocolError(f"field {name!r} must be a number")
-    if hint is int or hint is str or hint is bool:
-        if type(value) is hint:
-            return value
-        raise ProtocolError(f"field {name!r} must be {hint.__name__}")
-    if dataclasses.is_dataclass(hint):
-        return _from_json(hint, value, blobs)
-    raise ProtocolError(f"field {name!r} has an unsupported type")  # pragma: no cover
-
-
-_TYPE_CACHE: dict[type, dict[str, Any]] = {}
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    # Our own trusted annotations (this module), resolved once per class.
-    if cls not in _TYPE_CACHE:
-        hints = typing.get_type_hints(cls)
-        _TYPE_CACHE[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-    return _TYPE_CACHE[cls]
+    return from_json(cls, data, memoryview(body)[end:])
