@@ -24,8 +24,8 @@ import socket
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import Any
 
+from sandbox import control
 from sandbox.channel import AsyncChannel, FrameRate
 from sandbox.compiled import CompiledSources
 from sandbox.errors import SandboxUnavailable
@@ -124,7 +124,7 @@ class SandboxPool:
         self._warm = warm  # its template preimports the heavy packages (sandbox/pools.py)
         self.compiled = compiled or CompiledSources()
         self._template: TemplateProcess | None = None
-        self._report: dict[str, tuple[bool, str]] = {}
+        self._report: control.Report = {}
         self._ids = itertools.count(1)
         self._free_slots: deque[int] = deque(range(slots))
         self._slot_waiters: deque[asyncio.Future[int]] = deque()
@@ -157,7 +157,7 @@ class SandboxPool:
         except TimeoutError:
             template.stop()
             raise SandboxUnavailable("the sandbox template did not start in time") from None
-        self._report = {name: (bool(ok), str(detail)) for name, (ok, detail) in report.items()}
+        self._report = report
         status = self.status()
         if status.missing and not self._warned:
             self._warned = True
@@ -283,9 +283,7 @@ class SandboxPool:
         spawned: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[child.run_id] = (child, spawned)
         self._children[child.run_id] = child
-        request = {"op": "spawn", "id": child.run_id, "slot": slot}
-        request["limits"] = dataclasses.asdict(limits)
-        template.send(request, theirs)
+        template.send(control.Spawn(child.run_id, slot, limits, theirs.fileno()), theirs)
         try:
             await spawned
             child.connect(await AsyncChannel.connect(ours, self._frame_rate))
@@ -349,31 +347,29 @@ class SandboxPool:
 
     # -- the template's reports ---------------------------------------------------------
 
-    def on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None:
-        run_id = message.get("id")
-        if op == "spawned" and len(fds) == 1 and run_id in self._pending:
+    def on_template_message(
+        self, message: control.Spawned | control.SpawnFailed | control.Exited
+    ) -> None:
+        run_id = message.id
+        if isinstance(message, control.Spawned):
+            if run_id not in self._pending:
+                os.close(message.pidfd)
+                return
             child, spawned = self._pending.pop(run_id)
-            child.pid, child.pidfd = int(message["pid"]), fds[0]
+            child.pid, child.pidfd = message.pid, message.pidfd
             if not spawned.done():
                 spawned.set_result(None)
             else:  # the requester went away meanwhile
                 child.kill()
-            return
-        for fd in fds:
-            os.close(fd)
-        if op == "spawn_failed" and run_id in self._pending:
-            child, spawned = self._pending.pop(run_id)
-            self._forget(child, None)
-            if not spawned.done():
-                spawned.set_exception(
-                    SandboxUnavailable(f"no sandbox child: {message.get('error')}")
-                )
-        elif op == "exited" and run_id in self._children:
+        elif isinstance(message, control.SpawnFailed):
+            if run_id in self._pending:
+                child, spawned = self._pending.pop(run_id)
+                self._forget(child, None)
+                if not spawned.done():
+                    spawned.set_exception(SandboxUnavailable(f"no sandbox child: {message.error}"))
+        elif run_id in self._children:
             info = ChildExit(
-                code=message.get("code"),
-                signal=message.get("signal"),
-                cpu_s=float(message.get("cpu_s") or 0.0),
-                oom=bool(message.get("oom")),
+                code=message.code, signal=message.signal, cpu_s=message.cpu_s, oom=message.oom
             )
             self._forget(self._children[run_id], info)
 

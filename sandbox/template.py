@@ -2,8 +2,8 @@
 
 ``python -I -S`` with an empty environment, ``/`` as working directory, only the control
 socket passed, in a session of its own; ``sys.path`` is computed here and given in argv.
-Messages are ``sandbox.zygote``'s control protocol; the template's stderr becomes WARNING
-log lines (it writes there only when something is wrong).
+Messages are ``sandbox/control.py``'s; the template's stderr becomes WARNING log lines (it
+writes there only when something is wrong).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from sandbox import zygote
+from sandbox import control, zygote
+from sandbox.codec import ProtocolError
 from sandbox.errors import SandboxUnavailable
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ logger = logging.getLogger(__name__)
 class TemplateOwner(Protocol):
     """Who hears what the template reports (the pool)."""
 
-    def on_template_message(self, op: Any, message: dict[str, Any], fds: list[int]) -> None: ...
+    def on_template_message(
+        self, message: control.Spawned | control.SpawnFailed | control.Exited
+    ) -> None: ...
 
     def on_template_died(self, template: TemplateProcess) -> None: ...
 
@@ -38,18 +41,19 @@ class TemplateProcess:
     """The host's side of one template process."""
 
     def __init__(
-        self, owner: TemplateOwner, process: subprocess.Popen[bytes], control: socket.socket
+        self, owner: TemplateOwner, process: subprocess.Popen[bytes], sock: socket.socket
     ) -> None:
         self._owner = owner
         self.process = process
-        self.control = control
-        self.ready: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.control = sock  # SOCK_SEQPACKET, non-blocking
+        self.ready: asyncio.Future[control.Report] = asyncio.get_running_loop().create_future()
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.alive = True
-        self._outbox: deque[tuple[bytes, socket.socket | None]] = deque()
+        # Datagrams not sent yet, their descriptors, and the socket to close once sent.
+        self._outbox: deque[tuple[bytes, list[int], socket.socket | None]] = deque()
         self._pidfd = os.pidfd_open(process.pid)
         loop = asyncio.get_running_loop()
-        loop.add_reader(control.fileno(), self._on_control)
+        loop.add_reader(sock.fileno(), self._on_control)
         loop.add_reader(self._pidfd, self._on_exit)
         assert process.stderr is not None
         os.set_blocking(process.stderr.fileno(), False)
@@ -81,19 +85,20 @@ class TemplateProcess:
             theirs.close()
         return cls(owner, process, ours)
 
-    def send(self, message: dict[str, Any], fd_owner: socket.socket | None = None) -> None:
-        data = json.dumps(message, separators=(",", ":")).encode()
-        self._outbox.append((data, fd_owner))
+    def send(self, message: control.HostRequest, fd_owner: socket.socket | None = None) -> None:
+        """Queue ``message``; ``fd_owner``, whose descriptor it carries, is closed once sent."""
+        data, fds = control.encode(message)
+        self._outbox.append((data, fds, fd_owner))
         if len(self._outbox) == 1:
             self._flush()
 
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._outbox and self.alive:
-            data, owner = self._outbox[0]
+            data, fds, owner = self._outbox[0]
             try:
-                if owner is not None:
-                    socket.send_fds(self.control, [data], [owner.fileno()])
+                if fds:
+                    socket.send_fds(self.control, [data], fds)
                 else:
                     self.control.send(data)
             except BlockingIOError:
@@ -113,20 +118,22 @@ class TemplateProcess:
     def _on_control(self) -> None:
         while self.alive:
             try:
-                message, fds = zygote.recv_control(self.control)
+                message = control.receive_report(self.control)
             except BlockingIOError:
                 return
-            except (OSError, ValueError):
-                message, fds = None, []
+            except ProtocolError as exc:
+                logger.warning("the sandbox template broke the control protocol: %s", exc)
+                message = None
+            except OSError:
+                message = None
             if message is None:
                 self._died()
                 return
-            op = message.get("op")
-            if op == "ready":
+            if isinstance(message, control.Ready):
                 if not self.ready.done():
-                    self.ready.set_result(message["report"])
+                    self.ready.set_result(message.report)
             else:
-                self._owner.on_template_message(op, message, fds)
+                self._owner.on_template_message(message)
 
     def _on_stderr(self) -> None:
         assert self.process.stderr is not None
@@ -163,7 +170,7 @@ class TemplateProcess:
         self.control.close()
         if self.process.stderr is not None:
             self.process.stderr.close()
-        for _, owner in self._outbox:
+        for _, _, owner in self._outbox:
             if owner is not None:
                 owner.close()
         self._outbox.clear()
@@ -183,7 +190,7 @@ class TemplateProcess:
     def stop(self) -> None:
         """Ask for a clean exit (the template kills its children and removes its cgroups)."""
         if self.alive:
-            self.send({"op": "shutdown"})
+            self.send(control.Shutdown())
 
 
 def _import_path() -> list[str]:

@@ -5,14 +5,7 @@ Started by ``SandboxPool`` with an empty environment and only its control socket
 goes from the host straight to a child over that child's own channel, so nothing of any run
 or creator is ever in this process's memory (which every child inherits).
 
-Control protocol (SOCK_SEQPACKET, one JSON object per datagram, descriptors alongside):
-
-    host -> template  spawn {id, slot, limits}  + the child's channel end
-    host -> template  shutdown
-    template -> host  ready {report}               once, after the probe child
-    template -> host  spawned {id, pid}            + a pidfd of the child
-    template -> host  spawn_failed {id, error}
-    template -> host  exited {id, code, signal, cpu_s, oom}
+Its control messages are ``sandbox/control.py``'s.
 """
 
 from __future__ import annotations
@@ -29,11 +22,12 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
 from typing import Any
 
+from sandbox import control
+from sandbox.codec import ProtocolError
+
 CONTROL_FD = 3
-MAX_CONTROL_BYTES = 64 * 1024
 _M_ARENA_MAX = -8
 # The package without its __init__, which is the host's side (asyncio, the pools, the
 # services): the template and its children need none of it (issue 15, protocol_types.py).
@@ -42,24 +36,6 @@ BOOTSTRAP = (
     "sys.modules['sandbox']=u.module_from_spec(u.find_spec('sandbox'));"
     "import sandbox.zygote as z;z.main(sys.argv[2:])"
 )
-
-
-def send_control(sock: socket.socket, message: dict[str, Any], fds: Sequence[int] = ()) -> None:
-    data = json.dumps(message, separators=(",", ":")).encode()
-    if fds:
-        socket.send_fds(sock, [data], list(fds))
-    else:
-        sock.send(data)
-
-
-def recv_control(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """One message and its descriptors; (None, []) when the other end closed."""
-    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_CONTROL_BYTES, 4)
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None, []
-    return json.loads(data), fds
 
 
 def main(argv: list[str]) -> None:
@@ -236,60 +212,57 @@ class Template:
     # -- serving ------------------------------------------------------------------------
 
     def serve(self) -> None:
-        send_control(self.control, {"op": "ready", "report": self.report})
+        control.send(self.control, control.Ready(self.report))
         self.selector.register(self.control, selectors.EVENT_READ)
         try:
             while True:
                 for key, _ in self.selector.select():
                     if key.fileobj is self.control:
-                        message, fds = recv_control(self.control)
-                        if message is None or message.get("op") == "shutdown":
+                        try:
+                            request = control.receive_request(self.control)
+                        except ProtocolError as exc:
+                            # The host's bug, not a child's: exit, and the host restarts us
+                            # (its spawns fail at once rather than wait for an answer).
+                            print(f"sandbox template: refused a request: {exc}", file=sys.stderr)
                             return
-                        self._handle(message, fds)
+                        if request is None or isinstance(request, control.Shutdown):
+                            return
+                        self._handle(request)
                     else:
                         self._reap(key.fd)
         finally:
             self._shutdown()
 
-    def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
-        if message.get("op") != "spawn" or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            return
-        (channel_fd,) = fds
+    def _handle(self, request: control.Spawn) -> None:
         try:
-            pidfd, pid = self._spawn(message, channel_fd)
-        except Exception as exc:  # a bad request or a cgroup write: the host learns why
-            send_control(
-                self.control, {"op": "spawn_failed", "id": message.get("id"), "error": str(exc)}
-            )
+            pidfd, pid = self._spawn(request)
+        except Exception as exc:  # a slot not free or a cgroup write: the host learns why
+            control.send(self.control, control.SpawnFailed(request.id, str(exc)))
             return
         finally:
-            os.close(channel_fd)
+            os.close(request.channel_fd)
         try:
-            send_control(self.control, {"op": "spawned", "id": message["id"], "pid": pid}, [pidfd])
+            control.send(self.control, control.Spawned(request.id, pid, pidfd))
         except OSError:
             return
 
-    def _spawn(self, message: dict[str, Any], channel_fd: int) -> tuple[int, int]:
+    def _spawn(self, request: control.Spawn) -> tuple[int, int]:
         from sandbox import child
-        from sandbox.protocol import Limits
 
-        slot = message["slot"]
-        if not isinstance(slot, int) or not 0 <= slot < self.slots or slot in self.busy:
+        slot, limits = request.slot, request.limits
+        if not 0 <= slot < self.slots or slot in self.busy:
             raise ValueError(f"slot {slot!r} is not free")
-        limits = Limits(**message["limits"])
         oom_before = 0
         if self.cgroups is not None and self.cgroups.controllers:
             self.cgroups.configure(slot, _cgroup_memory_bytes(limits), limits.max_threads + 2)
             oom_before = self.cgroups.oom_kills(slot)
-        setup = self._setup(channel_fd, slot, limits, self.enabled)
+        setup = self._setup(request.channel_fd, slot, limits, self.enabled)
         pid = self._fork()
         if pid == 0:
             child.serve(setup, unrestricted=self.unrestricted)
         pidfd = os.pidfd_open(pid)
         self.busy.add(slot)
-        self.children[pidfd] = _Child(message["id"], pid, slot, oom_before)
+        self.children[pidfd] = _Child(request.id, pid, slot, oom_before)
         self.selector.register(pidfd, selectors.EVENT_READ)
         return pidfd, pid
 
@@ -302,16 +275,15 @@ class Template:
         oom = False
         if self.cgroups is not None and self.cgroups.controllers:
             oom = self.cgroups.oom_kills(entry.slot) > entry.oom_before
-        send_control(
+        control.send(
             self.control,
-            {
-                "op": "exited",
-                "id": entry.run_id,
-                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                "cpu_s": usage.ru_utime + usage.ru_stime,
-                "oom": oom,
-            },
+            control.Exited(
+                id=entry.run_id,
+                code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                signal=os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                cpu_s=usage.ru_utime + usage.ru_stime,
+                oom=oom,
+            ),
         )
 
     def _shutdown(self) -> None:
@@ -391,7 +363,7 @@ def _warm_up() -> None:
     end = rehearse()
     if end.status != "ok":
         print(f"sandbox template: the rehearsal run failed: {end.error}", file=sys.stderr)
-    # Decoding resolves each message class's annotations once: do it here, not per run.
+    # Decoding builds each message class's decoders once (codec.py): here, not per run.
     attachment = AttachmentInfo(url="u", content_type="text/plain", name="n")
     for message in (
         RunStart(source="", bot_name="b"),
