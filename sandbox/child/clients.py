@@ -100,6 +100,12 @@ def _body_bytes(body: Any) -> bytes:
     return b"".join(part.encode("utf-8") if isinstance(part, str) else bytes(part) for part in body)
 
 
+def _latin1(text: str | bytes) -> str:
+    """A header name or value as text: requests keeps bytes ones as given, which
+    http.client would send as they are, and latin-1 carries them byte for byte."""
+    return text.decode("latin-1") if isinstance(text, bytes) else text
+
+
 def _seconds(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -270,8 +276,8 @@ def _patch_requests(module: ModuleType) -> None:
             values = [v for v in map(_seconds, timeout) if v is not None]
             return max(values) if values else None
         if isinstance(timeout, urllib3.Timeout):
-            values = [_seconds(timeout.connect_timeout), _seconds(timeout.read_timeout)]
-            return max((v for v in values if v is not None), default=None)
+            both = [_seconds(timeout.connect_timeout), _seconds(timeout.read_timeout)]
+            return max((v for v in both if v is not None), default=None)
         return _seconds(timeout)
 
     def send(
@@ -288,7 +294,7 @@ def _patch_requests(module: ModuleType) -> None:
             answer = _open(
                 method,
                 request.url or "",
-                list(request.headers.items()),
+                [(_latin1(k), _latin1(v)) for k, v in request.headers.items()],
                 _body_bytes(request.body),
                 timeout_s(timeout),
             )
@@ -297,7 +303,7 @@ def _patch_requests(module: ModuleType) -> None:
             raise error(exc, request) from None
         raw = urllib3.HTTPResponse(
             body=_RawBody(answer),
-            headers=head.headers,
+            headers=urllib3.HTTPHeaderDict(head.headers),  # repeated names kept
             status=head.status,
             reason=head.reason,
             version_string=head.http_version,

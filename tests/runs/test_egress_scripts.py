@@ -108,6 +108,23 @@ async def test_requests_get_post_sessions_redirects_and_streams(
     ]
 
 
+REQUESTS_BYTES_HEADER = """
+import requests
+answer = requests.get(BASE + "/echo", headers={"X-Token": b"token"}).json()
+print(answer["headers"])
+"""
+
+
+async def test_requests_sends_a_header_given_as_bytes(
+    pool: SandboxPool, web: tuple[str, WebRecord]
+) -> None:
+    # requests keeps bytes header values as they are (http.client sends them so); they
+    # crossed the channel as a bytes field where a string belongs, and the run failed.
+    base, _ = web
+    outcome = await half(pool, REQUESTS_BYTES_HEADER, base)
+    assert outcome.text == "{'x-token': 'token'}"
+
+
 HTTPX_SYNC = """
 import httpx
 print(httpx.get(BASE + "/hello").text)
