@@ -22,7 +22,7 @@ from sandbox.compiled import CompiledSources
 from sandbox.host import SandboxPool
 from sandbox.isolation.status import SandboxStatus
 from sandbox.policy.modules import wants_warm
-from sandbox.protocol import ChatEvent, RunEnd, RunStart, Started
+from sandbox.protocol import ChatEvent, RunEnd, RunStart, SettingsUpdated, Started
 from sandbox.services import RunServices
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class TemplatePools:
 
     async def run(
         self, start: RunStart, services: RunServices, stop: asyncio.Future[RunEnd] | None = None
-    ) -> AsyncGenerator[Started | ChatEvent | RunEnd, None]:
+    ) -> AsyncGenerator[Started | ChatEvent | SettingsUpdated | RunEnd, None]:
+        """``SandboxPool.run`` on the pool the source needs."""
         template = self.template_for(start.source)
         self.runs_by_template[template] += 1
         pool = self.warm if template == "warm" else self.lean
@@ -105,7 +106,7 @@ class TemplatePools:
             async for event in events:
                 yield event
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await events.aclose()
 
 
 def _report_warm_start(task: asyncio.Task[None]) -> None:

@@ -54,7 +54,7 @@ def _encode(value: Any) -> Any:
 def _decode(column: Column[Any], value: Any) -> Any:
     if value is None:
         return None
-    kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+    kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
     python_type: type | None
     try:
         python_type = kind.python_type

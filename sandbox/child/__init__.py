@@ -114,10 +114,10 @@ def _guard_threads(limits: Limits) -> None:
     start = threading.Thread.start
     allowed = limits.max_threads + 2  # the script's, the main thread and the channel reader
 
-    def guarded_start(thread: threading.Thread) -> None:
+    def guarded_start(self: threading.Thread) -> None:
         if threading.active_count() >= allowed:
             raise LimitReached("threads", f"The run may use at most {limits.max_threads} threads.")
-        start(thread)
+        start(self)
 
     threading.Thread.start = guarded_start  # type: ignore[method-assign]
 

@@ -9,6 +9,7 @@ with a page (for page routes and browsers); it returns None to keep the JSON ans
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -67,9 +68,9 @@ def status_for(exc: ScriptbotsError) -> int:
 
 def _answer(
     request: Request,
-    body: dict[str, object],
+    body: Mapping[str, object],
     status_code: int,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     error_page = getattr(request.app.state, "error_page", None)
     page = error_page(request, status_code, body) if error_page is not None else None

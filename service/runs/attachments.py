@@ -18,7 +18,7 @@ import secrets
 import socket
 import ssl
 import string
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -142,7 +142,7 @@ async def stream_attachment(
     resolver: Resolver | None = None,
     ssl_context: ssl.SSLContext | None = None,
     address_policy: AddressPolicy = refusal_reason,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The body at ``url`` under the SPEC §8 rules, chunk by chunk as it arrives, so that
     no body is held whole (issue 11); ``AttachmentError`` with a sentence the script can
     show when refused or failed, before or while streaming.
@@ -251,7 +251,7 @@ class UrlFetcher:
         self._ssl_context = ssl_context
         self._own_files = own_files
 
-    def fetch(self, url: str) -> AsyncIterator[bytes]:
+    def fetch(self, url: str) -> AsyncGenerator[bytes, None]:
         if self._own_files is not None and url.startswith(self._own_files.files_url):
             return self._own_files.read(url.removeprefix(self._own_files.files_url))
         return stream_attachment(
@@ -300,7 +300,7 @@ class OwnFiles:
     files_url: str
     store: AttachmentStore
 
-    async def read(self, file_id: str) -> AsyncIterator[bytes]:
+    async def read(self, file_id: str) -> AsyncGenerator[bytes, None]:
         found = await self.store.load(file_id) if file_id.isascii() and "/" not in file_id else None
         if found is None:
             raise AttachmentError(f"The attachment {self.files_url}{file_id[:60]} does not exist.")

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractContextManager, aclosing, nullcontext
 from typing import Any, Protocol
 
@@ -135,7 +135,7 @@ class UpstreamBots:
 
     async def call_bot(
         self, request: BotCallRequest, headers: dict[str, str] | None = None
-    ) -> AsyncIterator[fp.PartialResponse]:
+    ) -> AsyncGenerator[fp.PartialResponse, None]:
         """The called bot's parts as they stream; spends one unit of the budget first.
         The bot's ``meta`` event is not a part of its answer: it is left out. ``headers``
         go with the request (a trace's ``traceparent``)."""
@@ -211,7 +211,7 @@ def _error_event_text(raw: str) -> str:
 
 # -- hosted scripts ---------------------------------------------------------------------
 
-HostedBot = Callable[[BotCallRequest, "BotRouter"], AsyncIterator[fp.PartialResponse]]
+HostedBot = Callable[[BotCallRequest, "BotRouter"], AsyncGenerator[fp.PartialResponse, None]]
 
 
 class HostedBots(Protocol):

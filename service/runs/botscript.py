@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
 
 import fastapi_poe as fp
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from sandbox import Limits
 from service.bot_settings import effective_settings
@@ -22,7 +21,7 @@ from service.errors import NotFound, Unauthorized
 from service.script_header import ScriptHeader
 from service.security import AccessKeyCipher
 from service.store.creators import token_use
-from service.store.scripts import current_bot_row
+from service.store.scripts import AnyRow, current_bot_row
 from service.store.secrets import run_environment
 
 
@@ -64,7 +63,7 @@ class BotCaller:
     stale_token: int | None = None
 
 
-def snapshot(row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
+def snapshot(row: AnyRow, cipher: AccessKeyCipher) -> BotScript:
     """A ``BotScript`` of a ``store.scripts.current_bot_row``."""
     stored = row.access_key_encrypted
     return BotScript(
@@ -138,7 +137,7 @@ def authorize_bot(
     return BotCaller(bot, from_poe=False, stale_token=use.token_id if use.stale else None)
 
 
-def _with_secrets(connection: Connection, row: Row[Any], cipher: AccessKeyCipher) -> BotScript:
+def _with_secrets(connection: Connection, row: AnyRow, cipher: AccessKeyCipher) -> BotScript:
     """The script of ``row`` with its secrets (a second, indexed SELECT when it has any)."""
     bot = snapshot(row, cipher)
     if not row.has_secrets:

@@ -19,7 +19,7 @@ import functools
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import asdict, dataclass
 
 import httpx
@@ -139,7 +139,7 @@ class Egress:
         self._ssl_context = ssl_context
         self._address_policy = None if policy.allow_private else address_policy
 
-    async def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+    async def http(self, request: HttpRequest) -> AsyncGenerator[HttpHead | bytes, None]:
         """The response's head, then its body in chunks; ``HttpRefused`` when refused."""
         started = time.monotonic()
         method, url = request.method, _parse(request.url)

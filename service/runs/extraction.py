@@ -23,6 +23,9 @@ from sandbox import (
     AttachmentInfo,
     BotCallRefused,
     BotCallRequest,
+    HttpHead,
+    HttpRefused,
+    HttpRequest,
     Limits,
     RunEnd,
     RunStart,
@@ -30,6 +33,7 @@ from sandbox import (
     SandboxPool,
     SettingsUpdated,
     Spool,
+    TemplatePools,
     needs_settings_run,
 )
 from service.errors import QuotaExceeded, SandboxBusy, SettingsFailed
@@ -56,9 +60,12 @@ class _NoServices:
     ) -> AttachmentInfo:
         raise BotCallRefused("", _REFUSED)
 
+    def http(self, request: HttpRequest) -> AsyncIterator[HttpHead | bytes]:
+        raise HttpRefused(_REFUSED)
+
 
 async def read_settings(
-    pool: SandboxPool, limits: Limits, source: str, bot_name: str
+    pool: SandboxPool | TemplatePools, limits: Limits, source: str, bot_name: str
 ) -> dict[str, object] | None:
     """What ``source``'s last ``poe.update_settings`` set before its main block (None when
     it set nothing); ``SettingsFailed`` when that code fails or the settings are invalid."""
@@ -98,7 +105,10 @@ class SaveChecks:
     creator at once in this process (QuotaExceeded beyond): saves must not crowd out runs."""
 
     def __init__(
-        self, pool: SandboxPool, limits: Limits, pool_ready: Callable[[], Awaitable[None]]
+        self,
+        pool: SandboxPool | TemplatePools,
+        limits: Limits,
+        pool_ready: Callable[[], Awaitable[None]],
     ) -> None:
         self._pool = pool
         self._limits = limits

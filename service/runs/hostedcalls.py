@@ -12,7 +12,7 @@ counts the depth), and its traceback, shown to the caller, is the caller's creat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from contextlib import aclosing
 
 import fastapi_poe as fp
@@ -39,7 +39,9 @@ class NestedRuns:
         if bot is None:
             return None
 
-        def call(request: BotCallRequest, router: BotRouter) -> AsyncIterator[fp.PartialResponse]:
+        def call(
+            request: BotCallRequest, router: BotRouter
+        ) -> AsyncGenerator[fp.PartialResponse, None]:
             return parts_from_events(bot.name, self._run(bot, request, router))
 
         return call
@@ -47,7 +49,7 @@ class NestedRuns:
 
 async def parts_from_events(
     bot_name: str, events: AsyncIterable[SseEvent]
-) -> AsyncIterator[fp.PartialResponse]:
+) -> AsyncGenerator[fp.PartialResponse, None]:
     """A run's Poe events as a called bot's parts, from their typed values (nothing is
     parsed back from JSON); a failed run raises ``BotCallRefused`` with the text of its
     ``error`` event, after the run has ended."""

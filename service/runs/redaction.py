@@ -65,8 +65,8 @@ class Redactor:
         if self._pattern is None or isinstance(item, Started):
             return [item]
         if isinstance(item, MessageAdded):
-            message = self._messages[item.msg_id] = _Message(item.text)
-            return [dataclasses.replace(item, text=self._advance(message, final=False))]
+            added = self._messages[item.msg_id] = _Message(item.text)
+            return [dataclasses.replace(item, text=self._advance(added, final=False))]
         if isinstance(item, RunEnd):
             error = None if item.error is None else self.text(item.error)
             return [*self._flush_all(), dataclasses.replace(item, error=error)]

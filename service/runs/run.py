@@ -40,7 +40,7 @@ import anyio
 import anyio.to_thread
 import fastapi_poe as fp
 
-from sandbox import Limits, RunEnd, RunStart, SandboxUnavailable, Started
+from sandbox import Limits, RunEnd, RunStart, SandboxUnavailable, SettingsUpdated, Started
 from service.logs import log_run
 from service.runs.attachments import (
     CappedUploader,
@@ -230,6 +230,8 @@ class Run:
                         self.host.metrics.sandbox_started(time.monotonic() - handed_s)
                         tracing.end(starting)
                         starting = None
+                    elif isinstance(item, SettingsUpdated):
+                        continue  # settings runs only: the host refuses one in a query run
                     for shown in self.redactor.apply(item):
                         yield shown
         except SandboxUnavailable as exc:

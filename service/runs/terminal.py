@@ -32,6 +32,7 @@ from sandbox import (
     RunStart,
     SandboxPool,
     SandboxUnavailable,
+    SettingsUpdated,
     Spool,
     Started,
 )
@@ -91,7 +92,7 @@ async def _run(start: RunStart, services: TerminalServices, out: TextIO) -> RunE
         async for event in pool.run(start, services):
             if isinstance(event, RunEnd):
                 end = event
-            elif not isinstance(event, Started):
+            elif not isinstance(event, Started | SettingsUpdated):  # (settings runs only)
                 terminal.show(event)
     finally:
         terminal.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 
@@ -25,5 +25,5 @@ def list_page(
 ) -> Listing:
     """Rows of ``table`` matching ``where`` in ``order_by`` order, ``limit`` from ``offset``."""
     total = session.scalar(select(func.count()).select_from(table).where(where)) or 0
-    query = select(table).where(where).order_by(*order_by).limit(limit).offset(offset)
+    query: Select[Any] = select(table).where(where).order_by(*order_by).limit(limit).offset(offset)
     return Listing(list(session.scalars(query).all()), total)

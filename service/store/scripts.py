@@ -124,7 +124,7 @@ def note_settings(script: Script, before: Any, after: Any) -> None:
         script.refetch_settings = True
 
 
-def settings_refetched(session: Session, script_id: int) -> None:
+def settings_refetched(session: Session | Connection, script_id: int) -> None:
     """Poe was told to fetch the settings (or fetched them): nothing to tell any more."""
     session.execute(
         update(Script)
@@ -158,6 +158,8 @@ def _new_version(script: Script, number: int, source: CheckedSource) -> ScriptVe
 # -- the query path (SQLAlchemy Core: one statement, no ORM objects) -----------------------
 
 _scripts, _versions = Script.__table__, ScriptVersion.__table__
+AnyRow = Row[*tuple[Any, ...]]  # any columns: SQLAlchemy 2.1's Row is variadic
+
 _BOT = (
     select(
         _scripts.c.id,
@@ -189,7 +191,7 @@ _BOT = (
 )
 
 
-def current_bot_row(connection: Connection, name: str) -> Row[Any] | None:
+def current_bot_row(connection: Connection, name: str) -> AnyRow | None:
     """The script named ``name`` (any case, any owner) at its current version, with its
     creator's name, or None: what a run of it needs, in one SELECT."""
     if not is_valid_name(name):

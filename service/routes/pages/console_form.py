@@ -50,7 +50,8 @@ async def read_console_form(
         for upload in form.getlist("attachments")
         if isinstance(upload, UploadFile) and upload.filename
     ]
-    last = {"role": "user", "content": query.replace("\r\n", "\n"), "attachments": attachments}
+    content = query.replace("\r\n", "\n")
+    last: dict[str, Any] = {"role": "user", "content": content, "attachments": attachments}
     parameters = form_parameters(form, controls)
     if parameters:
         last["parameters"] = parameters

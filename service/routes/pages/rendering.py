@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
@@ -142,7 +143,7 @@ def wants_html(request: Request) -> bool:
     return "text/html" in accept
 
 
-def error_page(request: Request, status_code: int, body: dict[str, Any]) -> Response | None:
+def error_page(request: Request, status_code: int, body: Mapping[str, object]) -> Response | None:
     """The HTML answer for an error on a page, or None to keep the JSON one.
 
     Not logged in (401) → the login page, coming back here afterwards. Installed as
