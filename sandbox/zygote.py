@@ -22,10 +22,14 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox import control
 from sandbox.codec import ProtocolError
+from sandbox.protocol import Limits
+
+if TYPE_CHECKING:
+    from sandbox.isolation.plan import Setup
 
 CONTROL_FD = 3
 _M_ARENA_MAX = -8
@@ -149,7 +153,7 @@ class Template:
             print(f"sandbox template: seccomp filter not precompiled: {exc}", file=sys.stderr)
             return None
 
-    def _setup(self, channel_fd: int, slot: int, limits: Any, enabled: frozenset[str]) -> Any:
+    def _setup(self, channel_fd: int, slot: int, limits: Limits, enabled: frozenset[str]) -> Setup:
         from sandbox.isolation.plan import Setup
 
         uid = self.uids.uid(slot) if self.uids is not None else -1
@@ -173,7 +177,6 @@ class Template:
     def _probe(self) -> None:
         """Apply every protection in a throw-away child and keep what it reports working."""
         from sandbox.isolation import plan
-        from sandbox.protocol import Limits
 
         limits = Limits()
         ours, theirs = socket.socketpair()
@@ -306,7 +309,7 @@ class _Child:
     oom_before: int
 
 
-def _cgroup_memory_bytes(limits: Any) -> int:
+def _cgroup_memory_bytes(limits: Limits) -> int:
     # The run's memory, its scratch directory (tmpfs pages are charged to their writer) and
     # the template pages its child copies when it writes to them.
     return (limits.memory_mb + limits.disk_mb + _COPY_ON_WRITE_MB) * 1024 * 1024

@@ -168,4 +168,4 @@ def patch(module: ModuleType, connector: HttpConnector) -> None:
         protocol.connection_made(_ChannelTransport(protocol, connector, origin, errors))
         return protocol
 
-    module.TCPConnector._create_connection = create_connection  # type: ignore[attr-defined]
+    module.TCPConnector._create_connection = create_connection

@@ -236,8 +236,8 @@ def _patch_httpx(module: ModuleType) -> None:
             raise error(exc, request) from None
         return response(head, AsyncBody(stream, request), request)
 
-    module.HTTPTransport.handle_request = handle_request  # type: ignore[attr-defined]
-    module.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[attr-defined]
+    module.HTTPTransport.handle_request = handle_request
+    module.AsyncHTTPTransport.handle_async_request = handle_async_request
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -316,7 +316,7 @@ def _patch_requests(module: ModuleType) -> None:
         )
         return self.build_response(request, raw)  # type: ignore[no-any-return]
 
-    module.HTTPAdapter.send = send  # type: ignore[attr-defined]
+    module.HTTPAdapter.send = send
 
 
 # -- urllib -----------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def _patch_urllib(module: ModuleType) -> None:
         result.msg = result.reason = head.reason  # type: ignore[attr-defined]
         return result
 
-    module.AbstractHTTPHandler.do_open = do_open  # type: ignore[attr-defined]
+    module.AbstractHTTPHandler.do_open = do_open
 
 
 def _patch_aiohttp(module: ModuleType) -> None:

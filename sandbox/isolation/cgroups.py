@@ -194,7 +194,9 @@ def _under_mount(point: str, root: str, path: str) -> str:
     return os.path.join(point, path.lstrip("/"))
 
 
-def _make_parent(controller: str, mounts: list, own: dict[str, str]) -> _Hierarchy:
+def _make_parent(
+    controller: str, mounts: list[tuple[str, str, int, set[str]]], own: dict[str, str]
+) -> _Hierarchy:
     for point, root, version, options in mounts:
         if version == 1 and controller in options and controller in own:
             directory = _under_mount(point, root, own[controller])

@@ -45,6 +45,7 @@ class Chat(Sequence[Message]):
 
     __slots__ = ("_initial_length", "_messages", "_quiet", "_tokens", "_user_members")
     _rt: ClassVar[Runtime]
+    _messages: list[Message]  # read from the chats given to __init__, before it sets its own
 
     def __init__(
         self,

@@ -248,10 +248,10 @@ class Message:
     def to_protocol_message(self) -> fp.ProtocolMessage:
         sender = self._sender
         return fp.ProtocolMessage(
-            role=sender.role,  # type: ignore[arg-type]  # validated by Sender
+            role=sender.role,  # validated by Sender
             sender=fp.Sender(id=sender.id, name=sender.name) if sender.id or sender.name else None,
             content=self._text,
-            content_type=self._content_type,  # type: ignore[arg-type]
+            content_type=self._content_type,
             parameters=dict(self._parameters),
             attachments=[a.to_protocol_attachment() for a in self._attachments],
             message_type="function_call" if self._is_tool_call else None,

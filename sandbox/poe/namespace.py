@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import fastapi_poe as fp
+from fastapi_poe.types import ToolCallDefinitionDelta
 
-from sandbox.poe import calls
+# Poe's properties Chat, Message and Sender shadow these classes' names in its body: its
+# methods name them through their modules.
+from sandbox.poe import calls, chat, messages
 from sandbox.poe import tools as tooling
 from sandbox.poe.attachments import Attachment
 from sandbox.poe.chat import Chat, UserMember
@@ -91,11 +94,11 @@ class Poe:
         return self._rt.bot_name
 
     @property
-    def default_chat(self) -> Chat:
+    def default_chat(self) -> chat.Chat:
         return self._rt.default_chat()
 
     @property
-    def query(self) -> Message:
+    def query(self) -> messages.Message:
         query = self._rt.query_var.get()
         if query is None:
             if self._rt.settings_run:
@@ -103,7 +106,7 @@ class Poe:
             raise ValueError("This run was started without a query, so poe.query is not set")
         return query
 
-    def set_query(self, query: Message | str) -> _QueryOverride:
+    def set_query(self, query: messages.Message | str) -> _QueryOverride:
         """Within ``with poe.set_query(q):``, ``poe.query`` is ``q``."""
         return _QueryOverride(self._rt, self._rt.as_message(query, "set_query"))
 
@@ -112,14 +115,14 @@ class Poe:
     def call(
         self,
         bot_name: str,
-        *prompts: str | Message | Chat,
-        output: Chat | None = None,
+        *prompts: str | messages.Message | chat.Chat,
+        output: chat.Chat | None = None,
         tools: Sequence[Callable[..., Any]] = (),
         temperature: float | None = None,
         debug_show_chat: bool = False,
         adopt_current_bot_name: bool = False,
         parameters: dict[str, Any] | None = None,
-    ) -> Chat:
+    ) -> chat.Chat:
         """Call a bot; returns a chat of its messages, streamed into ``output`` if given.
         ``parameters`` are merged over the last message's parameters."""
         return calls.call(
@@ -137,7 +140,7 @@ class Poe:
     def stream(
         self,
         bot_name: str,
-        *prompts: str | Message | Chat,
+        *prompts: str | messages.Message | chat.Chat,
         tools: Sequence[Callable[..., Any]] = (),
         temperature: float | None = None,
         adopt_current_bot_name: bool = False,
@@ -155,14 +158,14 @@ class Poe:
         )
 
     def call_tools(
-        self, tool_call_request: Message, tools: Sequence[Callable[..., Any]]
-    ) -> Message:
+        self, tool_call_request: messages.Message, tools: Sequence[Callable[..., Any]]
+    ) -> messages.Message:
         return tooling.call_tools(self._rt, tool_call_request, tools)
 
     def update_tool_calls(
         self,
         tool_calls: dict[int, fp.ToolCallDefinition],
-        tool_calls_deltas: list[fp.ToolCallDefinitionDelta],
+        tool_calls_deltas: list[ToolCallDefinitionDelta],
     ) -> None:
         tooling.update_tool_calls(tool_calls, tool_calls_deltas)
 
@@ -193,8 +196,8 @@ class Poe:
         return run_repeat(self._rt.pool, n, func)
 
     def start_message(
-        self, sender: Sender | str | None = None, content_type: str = "text/markdown"
-    ) -> Message:
+        self, sender: messages.Sender | str | None = None, content_type: str = "text/markdown"
+    ) -> messages.Message:
         """``poe.default_chat.start_message``."""
         return self._rt.default_chat().start_message(sender=sender, content_type=content_type)
 

@@ -35,7 +35,7 @@ def _bind(base: _T, runtime: Runtime) -> _T:
         "__doc__": base.__doc__,
         "_rt": runtime,
     }
-    return type(base)(base.__name__, (base,), namespace)  # type: ignore[no-any-return]
+    return type(base)(base.__name__, (base,), namespace)
 
 
 class Runtime:

@@ -112,11 +112,11 @@ def section() -> str:
         "|---|---|",
     ]
     refused: dict[str, str] = {}
-    for module, names in DENIED_NAMES.items():
-        for name, reason in names.items():
+    for module, denied in DENIED_NAMES.items():
+        for name, reason in denied.items():
             refused[f"{module}.{name}"] = reason
-    for dotted, names in TYPE_DENIED_ATTRIBUTES.items():
-        for name, reason in names.items():
+    for dotted, denied in TYPE_DENIED_ATTRIBUTES.items():
+        for name, reason in denied.items():
             refused[f"{dotted}.{name}"] = reason
     for table in (WRAPPED_NAMES, PACKAGE_WRAPPED_NAMES):
         for module, wrapped in table.items():

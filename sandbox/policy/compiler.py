@@ -134,7 +134,7 @@ class _ScriptTransformer(RestrictingNodeTransformer):
 
     def check_name(
         self, node: ast.AST, name: str | None, allow_magic_methods: bool = False
-    ) -> None:  # type: ignore[override]
+    ) -> None:
         """Refuse the sandbox's own names (in any context: reading one is never needed)."""
         if name is None:
             return
@@ -230,7 +230,7 @@ class _ScriptTransformer(RestrictingNodeTransformer):
         _locate(node.value, node)
         return node
 
-    def guard_iter(self, node: ast.For | ast.AsyncFor | ast.comprehension) -> ast.AST:  # type: ignore[override]
+    def guard_iter(self, node: ast.For | ast.AsyncFor | ast.comprehension) -> ast.AST:
         """``for x in y`` -> ``for x in _getiter_(y)`` (unpacking targets: checked)."""
         node = self.node_contents_visit(node)
         if isinstance(node.target, ast.Tuple):
@@ -275,7 +275,8 @@ class _ScriptTransformer(RestrictingNodeTransformer):
     def _annotation(self, annotation: ast.expr | None) -> ast.expr | None:
         if annotation is None or self.postponed_annotations:
             return annotation
-        return self.visit(annotation)
+        visited: ast.expr | None = self.visit(annotation)  # an expression's visitors give one
+        return visited
 
     def visit_arg(self, node: ast.arg) -> ast.AST:
         node.annotation = self._annotation(node.annotation)
@@ -427,10 +428,15 @@ _IOPERATORS: dict[type[ast.operator], str] = {
 }
 
 
-def _as_list(result: ast.AST | list[ast.stmt] | None) -> list[ast.AST]:
+def _as_list(result: ast.AST | list[ast.stmt] | None) -> list[ast.stmt]:
+    """What visiting a statement gave, as statements (NodeTransformer's three answers)."""
     if result is None:
         return []
-    return result if isinstance(result, list) else [result]  # type: ignore[return-value]
+    if isinstance(result, list):
+        return result
+    if not isinstance(result, ast.stmt):
+        raise TypeError(f"a statement became {type(result).__name__}")  # never: our visitors
+    return [result]
 
 
 def _load(name: str) -> ast.Name:

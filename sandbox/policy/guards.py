@@ -24,7 +24,7 @@ import types
 import typing
 import weakref
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 import pydantic
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -304,7 +304,7 @@ def is_script_class(cls: object) -> bool:
     (``dataclass(slots=True)``) keep it."""
     if not issubclass(type(cls), type):
         return False
-    return cls in _script_classes or _class_dict(cls).get(_MARK) is CLASS_HOOK  # type: ignore[arg-type]
+    return cls in _script_classes or _class_dict(cls).get(_MARK) is CLASS_HOOK
 
 
 def is_script_function(ob: object) -> bool:
@@ -316,7 +316,7 @@ def is_script_object(ob: object) -> bool:
     return is_script_class(type(ob)) or is_script_class(ob) or is_script_function(ob)
 
 
-def _is_class(ob: object) -> bool:
+def _is_class(ob: object) -> TypeGuard[type]:
     return issubclass(type(ob), type)  # not isinstance: that asks ob.__class__, a script's say
 
 
@@ -363,7 +363,7 @@ def _private_is_scripts(ob: object, name: str) -> bool:
         mro = _class_mro(start)
         classes = mro[mro.index(ob.__thisclass__) + 1 :]  # type: ignore[attr-defined]
     elif _is_class(ob):
-        classes = _class_mro(ob)  # type: ignore[arg-type]
+        classes = _class_mro(ob)
     else:
         classes = _class_mro(type(ob))
         if _own_object(ob):
@@ -396,15 +396,13 @@ def _plain_name(name: object) -> str:
 
 
 def _refused(ob: object, name: str, reason: str) -> AttributeError:
-    kind = ob.__name__ if _is_class(ob) else type(ob).__name__  # type: ignore[attr-defined]
+    kind = ob.__name__ if _is_class(ob) else type(ob).__name__
     return AttributeError(f"{kind}.{name} is not available to scripts: {reason}")
 
 
 def _check_typed(ob: object, name: str) -> None:
     for owner, names in DENIED_ATTRIBUTES.items():
-        if name in names and (
-            isinstance(ob, owner) or (_is_class(ob) and issubclass(ob, owner))  # type: ignore[arg-type]
-        ):
+        if name in names and (isinstance(ob, owner) or (_is_class(ob) and issubclass(ob, owner))):
             raise _refused(ob, name, names[name])
 
 
@@ -417,8 +415,7 @@ def _public_private(ob: object, name: str) -> bool:
         return False
     cls = ob if _is_class(ob) else type(ob)
     return any(
-        issubclass(cls, owner) and name in names  # type: ignore[arg-type]
-        for owner, names in PUBLIC_PRIVATE_NAMES.items()
+        issubclass(cls, owner) and name in names for owner, names in PUBLIC_PRIVATE_NAMES.items()
     )
 
 
@@ -453,7 +450,7 @@ def _check_result(ob: object, name: str, value: Any) -> Any:
     if name in GUARDED_FORMAT_METHODS:
         text = ob.__self__ if type(ob) is super else ob  # type: ignore[attr-defined]
         if isinstance(text, str | collections.UserString) or (
-            _is_class(text) and issubclass(text, str | collections.UserString)  # type: ignore[arg-type]
+            _is_class(text) and issubclass(text, str | collections.UserString)
         ):
             return guarded_format_method(text, name)
     if name == "__globals__":  # only a script function's reaches here
@@ -785,7 +782,7 @@ def check_write(ob: object, name: object, verb: str = "set") -> str:
 
 
 def _describe(ob: object) -> str:
-    return f"class {ob.__name__}" if _is_class(ob) else f"a {type(ob).__name__} object"  # type: ignore[attr-defined]
+    return f"class {ob.__name__}" if _is_class(ob) else f"a {type(ob).__name__} object"
 
 
 class _CheckedWriter:
@@ -900,7 +897,7 @@ class ScriptEnumType(enum.EnumType):
     ``Enum("E", {"__getattribute__": f})`` would otherwise give a class special methods
     the compiler never saw (objects that lie to isinstance, for one)."""
 
-    def _create_(cls, class_name: str, names: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def _create_(cls, class_name: str, names: Any, **kwargs: Any) -> Any:
         if isinstance(names, str):
             items: list[Any] = names.replace(",", " ").split()
         elif isinstance(names, Mapping):
@@ -911,14 +908,21 @@ class ScriptEnumType(enum.EnumType):
             name = item if isinstance(item, str) else item[0] if item else None
             if type(name) is not str or name.startswith("_"):
                 raise ValueError(f"enum member names in scripts must be public strings: {name!r}")
-        return super()._create_(class_name, items, **kwargs)
+        # EnumType._create_ is private: typeshed does not declare it.
+        return super()._create_(class_name, items, **kwargs)  # type: ignore[misc]
 
 
-def _metaclass_for(name: str, bases: tuple[object, ...]) -> type:
-    winner: type = type
+def _class_bases(name: str, bases: tuple[object, ...]) -> tuple[type, ...]:
+    """The bases of a script's class statement, refused unless each is a class."""
     for base in bases:
         if not _is_class(base):
             raise TypeError(f"class {name}: base {base!r} is not a class")
+    return typing.cast(tuple[type, ...], bases)
+
+
+def _metaclass_for(name: str, bases: tuple[type, ...]) -> type:
+    winner: type = type
+    for base in bases:
         if issubclass(base, type):
             raise TypeError(f"class {name}: scripts cannot define metaclasses")
         meta = type(base)
@@ -941,17 +945,19 @@ class _ClassHook:
     __slots__ = ()
 
     def __prepare__(self, name: str, bases: tuple[object, ...], **kwargs: Any) -> Any:
-        return _metaclass_for(name, bases).__prepare__(name, bases, **kwargs)
+        classes = _class_bases(name, bases)
+        return _metaclass_for(name, classes).__prepare__(name, classes, **kwargs)
 
     def __call__(self, name: str, bases: tuple[object, ...], ns: Any, **kwargs: Any) -> type:
-        metaclass = _metaclass_for(name, bases)
+        classes = _class_bases(name, bases)
+        metaclass = _metaclass_for(name, classes)
         ns[_MARK] = self
         for protocol in RAW_MEMORY_PROTOCOLS:  # before the instance dict and __getattr__
             ns[protocol] = _REFUSED_PROTOCOL
         for hook in ("__getattribute__", "__getattr__"):
             if hook in ns:
                 ns[hook] = _refusing_protocols(ns[hook])
-        return register_script_class(metaclass(name, bases, ns, **kwargs))
+        return register_script_class(metaclass(name, classes, ns, **kwargs))
 
 
 #: Protocols through which numpy reads memory at an address an object names: no object of

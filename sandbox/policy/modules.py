@@ -614,6 +614,12 @@ WRAPPED_NAMES: dict[str, dict[str, tuple[Callable[..., Any], str]]] = {
     },
 }
 
+
+def _yaml_checked(name: str) -> Callable[[Any], Any]:
+    """yaml's ``name`` (load or load_all) with its Loader checked, from the real module."""
+    return lambda yaml: checked.yaml_load_checked(getattr(yaml, name), _safe_yaml_loaders(yaml))
+
+
 #: Wrappers of package functions, made from the real module once a run imports it.
 PACKAGE_WRAPPED_NAMES: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = {
     "numpy": {
@@ -624,9 +630,7 @@ PACKAGE_WRAPPED_NAMES: dict[str, dict[str, tuple[Callable[[Any], Any], str]]] = 
     },
     "yaml": {
         name: (
-            lambda yaml, name=name: checked.yaml_load_checked(
-                getattr(yaml, name), _safe_yaml_loaders(yaml)
-            ),
+            _yaml_checked(name),
             "SafeLoader or BaseLoader only (the default): the others build any object",
         )
         for name in ("load", "load_all")
@@ -673,6 +677,8 @@ class ModuleProxy:
     """A read-only stand-in for an allowed module (shown to scripts as ``module``)."""
 
     __slots__ = ("_attrs", "_name")
+    _attrs: dict[str, object]
+    _name: str
 
     def __init__(self, name: str, attrs: dict[str, object]) -> None:
         object.__setattr__(self, "_name", name)
@@ -897,6 +903,7 @@ def import_problems(source: str) -> list[Problem]:
     check``; the source already compiles)."""
     problems: list[Problem] = []
     for node in ast.walk(ast.parse(source)):
+        names: list[tuple[str, list[str] | None]]
         if isinstance(node, ast.Import):
             names = [(alias.name, None) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -908,7 +915,8 @@ def import_problems(source: str) -> list[Problem]:
                 continue
             try:
                 proxy = import_hook(name, None, None, tuple(fromlist) if fromlist else None)
-                missing = [n for n in fromlist or () if n not in proxy._attrs]  # type: ignore[union-attr]
+                attrs = proxy._attrs if proxy is not None else {}  # (None only for a list)
+                missing = [n for n in fromlist or () if n not in attrs]
             except ImportError as exc:
                 problems.append(Problem(node.lineno, node.col_offset + 1, str(exc)))
                 continue
@@ -1093,5 +1101,6 @@ def _rehearse_packages() -> None:
     axes.set_title("warm")
     figure.savefig(io.BytesIO(), format="png")
     plt.close("all")
-    font_manager._get_font.cache_clear()  # open font files: children close descriptors
-    font_manager.fontManager._findfont_cached.cache_clear()
+    # Open font files: children close descriptors. (Private caches: not in matplotlib's stubs.)
+    font_manager._get_font.cache_clear()  # type: ignore[attr-defined]
+    font_manager.fontManager._findfont_cached.cache_clear()  # type: ignore[attr-defined]

@@ -166,7 +166,8 @@ def _enumerate(iterable: Iterable[Any], start: int = 0) -> Iterator[tuple[int, A
 def _reversed(sequence: Any, /) -> Iterator[Any]:
     # reversed() walks by index (__reversed__ or __len__ and __getitem__), never by
     # iteration, so there is nothing to route through _getiter_.
-    return reversed(sequence)
+    walk: Iterator[Any] = reversed(sequence)
+    return walk
 
 
 def _iter(ob: Any, *sentinel: Any) -> Iterator[Any]:

@@ -73,7 +73,9 @@ def _answer(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     error_page = getattr(request.app.state, "error_page", None)
-    page = error_page(request, status_code, body) if error_page is not None else None
+    page: Response | None = None
+    if error_page is not None:
+        page = error_page(request, status_code, body)
     if page is None:
         return JSONResponse(body, status_code, headers=headers)
     if headers and "Retry-After" in headers:

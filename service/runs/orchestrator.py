@@ -26,12 +26,13 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
 import anyio.to_thread
 import fastapi_poe as fp
+from sqlalchemy import Connection
 
 from sandbox import (
     BotCallRequest,
@@ -75,6 +76,8 @@ logger = logging.getLogger(__name__)
 
 RECORD_WAIT_S = 30.0  # at shutdown, for runs still being recorded
 RESTART_RETRY_S = 5
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 def _report_pool_start(task: asyncio.Task[None]) -> None:
@@ -344,15 +347,15 @@ class Orchestrator:
 
     async def _in_connection(
         self,
-        function: Any,
-        *args: Any,
+        function: Callable[[Connection, *Args], T],
+        *args: *Args,
         read_only: bool = False,
         limiter: anyio.CapacityLimiter | None = None,
-    ) -> Any:
+    ) -> T:
         """``function(connection, *args)`` in one Core transaction, in a worker thread: the
         query path's statements (``read_only``: on SQLite, without the write lock)."""
 
-        def call() -> Any:
+        def call() -> T:
             with self.db.reading() if read_only else self.db.connection() as connection:
                 return function(connection, *args)
 

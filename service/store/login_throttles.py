@@ -89,7 +89,8 @@ def attempt_succeeded(session: Session, account: ThrottleKey, others: list[Throt
 
 
 def _delay(over: int) -> timedelta:
-    return min(MAX_DELAY, FIRST_DELAY * 2 ** min(over - 1, 20))
+    factor: int = 2 ** min(over - 1, 20)  # over > 0: a whole number (int ** int is Any)
+    return min(MAX_DELAY, FIRST_DELAY * factor)
 
 
 def _locked_rows(
