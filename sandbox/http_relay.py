@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,15 +22,14 @@ from sandbox.protocol import (
     HTTP_WINDOW,
     HttpChunk,
     HttpEnd,
-    HttpFailure,
     HttpHead,
     HttpRequest,
+    is_http_failure,
 )
 from sandbox.services import RunServices
 
 logger = logging.getLogger(__name__)
 
-_FAILURES = frozenset(typing.get_args(HttpFailure))
 MAX_ACTIVE = 32  # upstream connections of one run at once
 Reply = Callable[[HttpHead | HttpChunk | HttpEnd], Awaitable[None]]
 
@@ -90,8 +88,8 @@ class HttpRelay:
                 raise  # nobody to answer
             end = HttpEnd(request_id, "The request was cancelled.", "failed")
         except HttpRefused as exc:
-            failure = exc.failure if exc.failure in _FAILURES else "failed"
-            end = HttpEnd(request_id, exc.message, failure)  # type: ignore[arg-type]
+            failure = exc.failure if is_http_failure(exc.failure) else "failed"
+            end = HttpEnd(request_id, exc.message, failure)
         except Exception:  # a fault of the service, not of the script: log it, tell the script
             logger.exception("a script's HTTP request failed in the service")
             end = HttpEnd(request_id, "The request failed in the service.", "failed")

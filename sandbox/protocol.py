@@ -42,7 +42,7 @@ import json
 import struct
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from sandbox.codec import ProtocolError as ProtocolError  # a bad frame: every caller's name
 from sandbox.codec import from_json, to_json
@@ -68,6 +68,18 @@ HTTP_WINDOW = 8  # HttpChunks the host sends ahead of the script's reading
 # so that the host never holds one whole (issue 11).
 TRANSFER_CHUNK_BYTES = 256 * 1024
 LimitName = Literal["time", "cpu", "memory", "output", "bot_calls", "threads", "recursion"]
+_LIMIT_NAMES = frozenset(typing.get_args(LimitName))
+_HTTP_FAILURES = frozenset(typing.get_args(HttpFailure))
+
+
+def is_limit_name(name: object) -> TypeGuard[LimitName]:
+    """Whether ``name`` (an exception's, say) may stand in a message's ``limit`` field."""
+    return name in _LIMIT_NAMES
+
+
+def is_http_failure(name: object) -> TypeGuard[HttpFailure]:
+    """Whether ``name`` may stand in HttpEnd's ``failure`` field."""
+    return name in _HTTP_FAILURES
 
 
 # -- values -----------------------------------------------------------------------------

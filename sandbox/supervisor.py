@@ -22,6 +22,8 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import fastapi_poe as fp
+
 from sandbox.channel import AsyncChannel, ChannelClosed
 from sandbox.errors import BotCallLimit, BotCallRefused
 from sandbox.http_relay import HttpRelay
@@ -42,7 +44,6 @@ from sandbox.protocol import (
     HttpHead,
     HttpRead,
     HttpRequest,
-    LimitName,
     Message,
     MessageAdded,
     MessageFailed,
@@ -57,6 +58,7 @@ from sandbox.protocol import (
     UploadChunk,
     UploadRequest,
     UploadResult,
+    is_limit_name,
 )
 from sandbox.services import RunServices
 from sandbox.transfers import Transfers
@@ -73,7 +75,6 @@ _HTTP_CROWD = f"a run may have at most {MAX_HTTP_IN_FLIGHT} HTTP requests open a
 MISBEHAVED = "The sandbox process misbehaved and was stopped."
 _BUFFERED_EVENTS = 256  # then the child waits: a slow consumer slows the script down
 _EXIT_REPORT_WAIT_S = 5.0
-_LIMIT_NAMES = frozenset(typing.get_args(LimitName))
 _SEPARATOR_CHARS = 2  # the host joins message texts with a blank line (SPEC §7)
 MAX_SETTINGS_CHARS = 1024 * 1024  # SettingsUpdated, as JSON: far more than Poe's own limits
 Item = Started | ChatEvent | SettingsUpdated | RunEnd
@@ -412,8 +413,8 @@ class RunSupervisor:
                 raise  # the run is over: nobody to answer
             end = BotCallEnd(call_id, error="The call was cancelled.")
         except BotCallLimit as exc:
-            limit = exc.limit if exc.limit in _LIMIT_NAMES else "bot_calls"
-            end = BotCallEnd(call_id, limit=limit)  # type: ignore[arg-type]
+            limit = exc.limit if is_limit_name(exc.limit) else "bot_calls"
+            end = BotCallEnd(call_id, limit=limit)
         except BotCallRefused as exc:
             end = BotCallEnd(call_id, error=exc.message)
         except Exception:  # a fault of the service, not of the script: log it, tell the script
@@ -427,11 +428,11 @@ class RunSupervisor:
         await self._reply(end)
 
 
-def _dump_part(part: Any) -> dict[str, Any]:
+def _dump_part(part: fp.PartialResponse) -> dict[str, Any]:
     try:
-        return part.model_dump(mode="json")  # type: ignore[no-any-return]
+        return part.model_dump(mode="json")
     except Exception:  # an unserialisable raw_response: the part without it
-        return part.model_dump(mode="json", exclude={"raw_response"})  # type: ignore[no-any-return]
+        return part.model_dump(mode="json", exclude={"raw_response"})
 
 
 def _conversation_urls(conversation: list[dict[str, Any]]) -> set[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import marshal
 import sys
-import typing
 from types import CodeType, ModuleType
 from typing import Any
 
@@ -23,9 +22,8 @@ from sandbox.poe.settings_run import SettingsRunPort
 from sandbox.policy import SourceRejected, compile_script, format_script_error, script_globals
 from sandbox.policy.compiler import FILENAME
 from sandbox.policy.modules import import_hook_for
-from sandbox.protocol import LimitName, RunEnd, RunStart
+from sandbox.protocol import RunEnd, RunStart, is_limit_name
 
-_LIMIT_NAMES = frozenset(typing.get_args(LimitName))
 _THREAD_START_FAILED = "can't start new thread"
 MAX_ERROR_CHARS = 20_000  # the host cuts there too; a script's exception text is its own
 
@@ -155,8 +153,8 @@ def _script_line(exc: BaseException) -> int | None:
 def _classify(exc: BaseException, source: str | None) -> RunEnd:
     try:
         if isinstance(exc, LimitReached):
-            limit = exc.limit if exc.limit in _LIMIT_NAMES else None
-            return RunEnd("error", _text(str(exc)), limit=limit)  # type: ignore[arg-type]
+            limit = exc.limit if is_limit_name(exc.limit) else None
+            return RunEnd("error", _text(str(exc)), limit=limit)
         if isinstance(exc, MemoryError):
             return RunEnd("error", "The run reached its memory limit.", limit="memory")
         if isinstance(exc, BotError):

@@ -62,12 +62,12 @@ def check_parameters(parameters: object) -> dict[str, Any] | None:
     if not isinstance(parameters, dict):
         raise TypeError("parameters must be a dict or None")
     try:
-        checked = json.loads(json.dumps(parameters))
+        checked: dict[str, Any] = json.loads(json.dumps(parameters))
     except (TypeError, ValueError) as exc:  # a key that is not a str, a value not JSON
         raise TypeError(f"parameters must hold JSON values with str keys: {exc}") from None
     if not all(isinstance(key, str) for key in parameters):
         raise TypeError("parameters must hold JSON values with str keys")
-    return checked  # type: ignore[no-any-return]
+    return checked
 
 
 def build_request(

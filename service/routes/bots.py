@@ -106,8 +106,8 @@ async def _report(
     label = _REPORTS[kind]
     data = report.model_dump(mode="json", exclude={"version", "type"})
     message_id = data.get("message_id")
-    if kind == "report_error":  # fastapi_poe's client puts it in the metadata
-        message_id = report.metadata.get("message_id")  # type: ignore[attr-defined]
+    if isinstance(report, fp.ReportErrorRequest):  # its client puts it in the metadata
+        message_id = report.metadata.get("message_id")
     check_ids(message_id=message_id)
     await orchestrator.record_report(
         caller.script, label, message_id if isinstance(message_id, str) else None, data

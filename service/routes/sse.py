@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
 
@@ -21,7 +21,7 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from service.runs.events import SseEvent
+from service.runs.events import SseEvent, SseStream
 
 PING_S = 15.0  # sse-starlette's default interval, as make_app sends it
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
@@ -42,9 +42,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(
-        self, stream: AsyncIterable[SseEvent], cut: asyncio.Future[Any] | None = None
-    ) -> None:
+    def __init__(self, stream: SseStream, cut: asyncio.Future[Any] | None = None) -> None:
         # As Starlette's StreamingResponse: no body, so no Content-Length.
         self.status_code = 200
         self.background = None
@@ -70,7 +68,7 @@ class EventStreamResponse(Response):
             if self.cut is not None:
                 self.cut.add_done_callback(cut_short)
             try:
-                async with aclosing(aiter(self.stream)) as events:  # type: ignore[type-var]
+                async with aclosing(aiter(self.stream)) as events:
                     async for event in events:
                         pinger.postpone()
                         await self._send_body(send, encode(event))
@@ -137,8 +135,6 @@ class _Pinger:
             self._task.cancel()
 
 
-def sse_response(
-    stream: AsyncIterable[SseEvent], cut: asyncio.Future[Any] | None = None
-) -> EventStreamResponse:
+def sse_response(stream: SseStream, cut: asyncio.Future[Any] | None = None) -> EventStreamResponse:
     """``stream``: a ``runs.run.Run`` or a ``PoeEventStream``; ``cut``: see the response."""
     return EventStreamResponse(stream, cut)

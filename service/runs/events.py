@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
@@ -141,6 +141,13 @@ def describe_limit(limit: str, limits: Limits) -> str:
         "recursion": "The script reached the recursion limit.",
     }
     return sentences.get(limit, f"The script reached its {limit} limit.")
+
+
+class SseStream(Protocol):
+    """A run's events (a ``PoeEventStream``, a ``Run``), iterated by an async generator
+    that their reader closes (``aclosing``) when it stops early."""
+
+    def __aiter__(self) -> AsyncGenerator[SseEvent, None]: ...
 
 
 class PoeEventStream:

@@ -12,7 +12,7 @@ counts the depth), and its traceback, shown to the caller, is the caller's creat
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 import fastapi_poe as fp
@@ -20,11 +20,11 @@ import fastapi_poe as fp
 from sandbox import AttachmentInfo, BotCallRefused, BotCallRequest
 from service.runs.botcalls import BotRouter, HostedBot
 from service.runs.botscript import BotScript
-from service.runs.events import SseEvent
+from service.runs.events import SseStream
 
 FindBot = Callable[[str], Awaitable[BotScript | None]]
 # Runs ``bot`` for ``request`` at the nesting depth of the given router; its Poe events.
-RunNested = Callable[[BotScript, BotCallRequest, BotRouter], AsyncIterable[SseEvent]]
+RunNested = Callable[[BotScript, BotCallRequest, BotRouter], SseStream]
 
 
 class NestedRuns:
@@ -48,13 +48,13 @@ class NestedRuns:
 
 
 async def parts_from_events(
-    bot_name: str, events: AsyncIterable[SseEvent]
+    bot_name: str, events: SseStream
 ) -> AsyncGenerator[fp.PartialResponse, None]:
     """A run's Poe events as a called bot's parts, from their typed values (nothing is
     parsed back from JSON); a failed run raises ``BotCallRefused`` with the text of its
     ``error`` event, after the run has ended."""
     error: str | None = None
-    async with aclosing(aiter(events)) as stream:  # type: ignore[type-var]
+    async with aclosing(aiter(events)) as stream:
         async for event in stream:
             value = event.value
             if isinstance(value, AttachmentInfo):

@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, TypeVarTuple
 
 import anyio
@@ -54,7 +54,6 @@ from service.runs.botscript import (
     own_bot,
 )
 from service.runs.egress import EgressPolicy
-from service.runs.events import SseEvent
 from service.runs.extraction import SaveChecks
 from service.runs.leases import RunLeases
 from service.runs.outgoing import OutgoingClients
@@ -292,7 +291,7 @@ class Orchestrator:
 
     def nested_run(
         self, parent: Run, bot: BotScript, request: BotCallRequest, router: BotRouter
-    ) -> AsyncIterator[SseEvent]:
+    ) -> Run:
         """``bot`` called by ``parent``'s script; ``router`` is the nested run's (its depth)."""
         query = build_query(
             request,
@@ -314,7 +313,7 @@ class Orchestrator:
             parent_id=parent.id,
             inherited_secrets=parent.redactor.values,
         )
-        return aiter(run)
+        return run
 
     # -- one run --------------------------------------------------------------------------
 

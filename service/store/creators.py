@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, Update, bindparam, select, update
+from sqlalchemy import Connection, CursorResult, Table, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,7 +60,7 @@ def change_password(
         .where(Creator.id == creator_id, Creator.session_version == version)
         .values(password_hash=password_hash, session_version=Creator.session_version + 1)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not cast(CursorResult[Any], result).rowcount:  # an UPDATE's result is a cursor's
         return None
     audit.record(session, creator_id, "password.changed")
     return version + 1
