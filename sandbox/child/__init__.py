@@ -119,7 +119,7 @@ def _guard_threads(limits: Limits) -> None:
             raise LimitReached("threads", f"The run may use at most {limits.max_threads} threads.")
         start(self)
 
-    threading.Thread.start = guarded_start  # type: ignore[method-assign]
+    threading.Thread.start = guarded_start  # type: ignore[method-assign]  # on purpose
 
 
 __all__ = ["serve"]

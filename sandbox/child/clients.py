@@ -309,12 +309,13 @@ def _patch_requests(module: ModuleType) -> None:
             version_string=head.http_version,
             preload_content=False,
             decode_content=False,
-            original_response=_Original(head, method),  # type: ignore[arg-type]
+            original_response=_Original(head, method),  # type: ignore[arg-type]  # duck-typed
             enforce_content_length=False,
             request_method=method,
             request_url=request.url,
         )
-        return self.build_response(request, raw)  # type: ignore[no-any-return]
+        response: requests.Response = self.build_response(request, raw)
+        return response
 
     module.HTTPAdapter.send = send
 
@@ -349,6 +350,7 @@ def _patch_urllib(module: ModuleType) -> None:
         result = urllib.response.addinfourl(
             io.BufferedReader(_RawBody(answer)), message, request.full_url, head.status
         )
+        # What http.client's response has and urllib's callers read (not in typeshed).
         result.msg = result.reason = head.reason  # type: ignore[attr-defined]
         return result
 

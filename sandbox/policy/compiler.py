@@ -14,6 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from types import CodeType
+from typing import overload
 
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
@@ -104,7 +105,8 @@ def _locate(new: ast.AST, old: ast.AST) -> None:
 
     RestrictedPython's ``copy_locations`` also runs ``fix_missing_locations`` over the new
     node's whole subtree, which made each wrapped attribute re-walk the chain below it
-    (quadratic in the chain's depth); compile_script fixes the rest once, at the end."""
+    (quadratic in the chain's depth); compile_script fixes the rest once, at the end.
+    (typeshed declares the positions on ast.expr, ast.stmt and others, not on ast.AST.)"""
     new.lineno = old.lineno  # type: ignore[attr-defined]
     new.col_offset = old.col_offset  # type: ignore[attr-defined]
     new.end_lineno = old.end_lineno  # type: ignore[attr-defined]
@@ -261,16 +263,23 @@ class _ScriptTransformer(RestrictingNodeTransformer):
 
     # -- functions ----------------------------------------------------------------------
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         """Any name but the sandbox's; a chat print bound in each scope that prints."""
         self._check_binding(node, node.name)
         self.check_function_argument_names(node)
         returns, node.returns = node.returns, None
         with self.print_info.new_print_scope():
             node = self.node_contents_visit(node)
-            self.inject_print_collector(node)
+            # RestrictedPython types it for def only; it reads the body, as an async def has.
+            self.inject_print_collector(node)  # type: ignore[arg-type]
         node.returns = self._annotation(returns)
         return node
+
+    @overload
+    def _annotation(self, annotation: ast.expr) -> ast.expr: ...
+
+    @overload
+    def _annotation(self, annotation: None) -> None: ...
 
     def _annotation(self, annotation: ast.expr | None) -> ast.expr | None:
         if annotation is None or self.postponed_annotations:
@@ -285,7 +294,7 @@ class _ScriptTransformer(RestrictingNodeTransformer):
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
         """Coroutines as functions (asyncio and async clients need them; their frames and
         code stay out of reach, guards.py)."""
-        return self.visit_FunctionDef(node)  # type: ignore[arg-type]
+        return self.visit_FunctionDef(node)
 
     def visit_Await(self, node: ast.Await) -> ast.AST:
         return self.node_contents_visit(node)
@@ -341,7 +350,7 @@ class _ScriptTransformer(RestrictingNodeTransformer):
     def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
         """Allow ``x: int = 0`` (dataclass fields); targets are guarded like assignments."""
         node.target = self.visit(node.target)
-        node.annotation = self._annotation(node.annotation)  # type: ignore[assignment]
+        node.annotation = self._annotation(node.annotation)
         if node.value is not None:
             node.value = self.visit(node.value)
         return node
@@ -354,6 +363,7 @@ class _ScriptTransformer(RestrictingNodeTransformer):
         each go through their guard, as they would one at a time."""
         target = node.target
         if isinstance(target, ast.Name):
+            # RestrictedPython types its answer as any visit's; for a name it is a statement.
             return super().visit_AugAssign(node)  # type: ignore[return-value]
         op = ast.Constant(_IOPERATORS[type(node.op)])
         value = self.visit(node.value)

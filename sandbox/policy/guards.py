@@ -210,6 +210,7 @@ ALLOWED_METACLASSES: dict[type, str] = {
     type: "plain classes and exceptions",
     abc.ABCMeta: "collections.abc bases; only registers subclasses",
     type(typing.Protocol): "typing.Protocol (an ABCMeta)",
+    # (Private metaclasses of typing: typeshed does not declare them.)
     typing.NamedTupleMeta: "typing.NamedTuple: builds with collections.namedtuple",  # type: ignore[attr-defined]
     typing._TypedDictMeta: "typing.TypedDict: a dict subclass",  # type: ignore[attr-defined]
     enum.EnumType: "enum.Enum and friends, as ScriptEnumType (below): checked functional API",
@@ -357,6 +358,7 @@ def _private_is_scripts(ob: object, name: str) -> bool:
     """Whether ``ob.<name>`` (a private name) comes from the script's own definitions."""
     instance_dict = None
     if type(ob) is super:  # super() reads the bases after __thisclass__, never the instance
+        # (typeshed's super declares none of __self__, __self_class__, __thisclass__.)
         start = ob.__self_class__  # type: ignore[attr-defined]
         if start is None:
             return False
@@ -545,7 +547,7 @@ def _check_parameters(ob: object, name: str, value: Any) -> Any:
     return value
 
 
-_TYPING_ALIAS = typing._BaseGenericAlias  # type: ignore[attr-defined]
+_TYPING_ALIAS = typing._BaseGenericAlias  # type: ignore[attr-defined]  # private: not in typeshed
 #: What ``list[int]`` (types.GenericAlias) answers itself; it forwards every other name.
 _GENERIC_ALIAS_OWN = frozenset(
     _names(
@@ -561,6 +563,7 @@ def _forwarded_to(ob: object, name: str) -> object:
     or _MISSING when the alias answers it itself."""
     kind = type(ob)
     if kind is types.GenericAlias:
+        # (``kind`` is ob's type: mypy narrows ob itself by no such variable.)
         return _MISSING if name in _GENERIC_ALIAS_OWN else ob.__origin__  # type: ignore[attr-defined]
     if isinstance(ob, _TYPING_ALIAS) and not _is_special(name):
         if name in object.__getattribute__(ob, "__dict__") or _owner(_class_mro(kind), name):
@@ -879,6 +882,7 @@ class _ScriptType:
         return isinstance(ob, type)
 
     def __subclasscheck__(self, cls: object) -> bool:
+        # Whatever a script passes: issubclass itself refuses what is not a class.
         return cls is self or issubclass(cls, type)  # type: ignore[arg-type]
 
     def __getitem__(self, item: object) -> object:

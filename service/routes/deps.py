@@ -25,7 +25,8 @@ from service.store.tables import Creator
 MAX_PAGE = 200
 
 # The app's objects, as dependencies. ``async``: FastAPI runs a plain function dependency in a
-# worker thread, a hop to a thread and back on every request for an attribute read.
+# worker thread, a hop to a thread and back on every request for an attribute read. Starlette's
+# app.state is untyped: each return type says what create_app put there.
 
 
 async def _settings(request: Request) -> Settings:
