@@ -34,7 +34,7 @@ _DESCRIPTOR = {"descriptor": True}  # field metadata: an open file descriptor, s
 _NO_BLOBS = memoryview(b"")
 T = TypeVar("T")
 
-#: What the template may do for a run's slot: (working, how or why not) by protection name.
+#: What the probe child found: (working, how or why not) by protection name.
 Report = dict[str, tuple[bool, str]]
 
 
@@ -69,6 +69,8 @@ class Ready:
 
 @dataclass(frozen=True)
 class Spawned:
+    """The child is forked: its pid, and a pidfd (a kill can never hit a recycled pid)."""
+
     id: int
     pid: int
     pidfd: int = field(metadata=_DESCRIPTOR)
@@ -95,7 +97,8 @@ class Exited:
 
 
 HostRequest = Spawn | Shutdown
-TemplateReport = Ready | Spawned | SpawnFailed | Exited
+ChildReport = Spawned | SpawnFailed | Exited  # what the pool hears about one child
+TemplateReport = Ready | ChildReport
 ControlMessage = HostRequest | TemplateReport
 
 _FROM_HOST: dict[str, type[HostRequest]] = {

@@ -347,9 +347,7 @@ class SandboxPool:
 
     # -- the template's reports ---------------------------------------------------------
 
-    def on_template_message(
-        self, message: control.Spawned | control.SpawnFailed | control.Exited
-    ) -> None:
+    def on_template_message(self, message: control.ChildReport) -> None:
         run_id = message.id
         if isinstance(message, control.Spawned):
             if run_id not in self._pending:

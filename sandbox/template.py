@@ -30,9 +30,7 @@ logger = logging.getLogger(__name__)
 class TemplateOwner(Protocol):
     """Who hears what the template reports (the pool)."""
 
-    def on_template_message(
-        self, message: control.Spawned | control.SpawnFailed | control.Exited
-    ) -> None: ...
+    def on_template_message(self, message: control.ChildReport) -> None: ...
 
     def on_template_died(self, template: TemplateProcess) -> None: ...
 

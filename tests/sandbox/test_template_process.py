@@ -20,12 +20,10 @@ class Owner:
     """What a pool hears, recorded."""
 
     def __init__(self) -> None:
-        self.messages: list[control.Spawned | control.SpawnFailed | control.Exited] = []
+        self.messages: list[control.ChildReport] = []
         self.died = asyncio.get_running_loop().create_future()
 
-    def on_template_message(
-        self, message: control.Spawned | control.SpawnFailed | control.Exited
-    ) -> None:
+    def on_template_message(self, message: control.ChildReport) -> None:
         self.messages.append(message)
 
     def on_template_died(self, template: TemplateProcess) -> None:
