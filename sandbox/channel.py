@@ -52,6 +52,16 @@ class _Bucket:
         return max(0.0, -self._level / self._rate)
 
 
+class _ResetIsEnd(asyncio.StreamReaderProtocol):
+    """A child that exits while frames of ours are still unread in its socket resets the
+    connection (a Unix socket closed with data in its queue), and a StreamReader with an
+    error set drops what it holds: the child's last frames, its RunEnd among them, which a
+    busy host had not read yet. The reset is the end of its stream, after those frames."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(None if isinstance(exc, ConnectionResetError) else exc)
+
+
 class AsyncChannel:
     """The host's end: one reader (the run's supervisor) and any number of writers."""
 
@@ -70,8 +80,11 @@ class AsyncChannel:
 
     @classmethod
     async def connect(cls, sock: socket.socket, rate: FrameRate | None = None) -> AsyncChannel:
-        reader, writer = await asyncio.open_unix_connection(sock=sock)
-        return cls(reader, writer, rate)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        protocol = _ResetIsEnd(reader, loop=loop)
+        transport, _ = await loop.create_unix_connection(lambda: protocol, sock=sock)
+        return cls(reader, asyncio.StreamWriter(transport, protocol, reader, loop), rate)
 
     async def read(self) -> Message:
         """The next message; ChannelClosed at end of stream, ProtocolError on a bad frame."""

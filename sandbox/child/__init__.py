@@ -83,7 +83,7 @@ def _serve(setup: Setup, unrestricted: bool) -> int:
         end = run_script(start, port, unrestricted=unrestricted)
     except BaseException as exc:  # a signal handler's exception, say
         end = ending(exc)
-    port.send(end)
+    port.end(end)
     return 0
 
 

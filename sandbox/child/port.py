@@ -38,6 +38,7 @@ from sandbox.protocol import (
     HttpHead,
     HttpRequest,
     ProtocolError,
+    RunEnd,
     SettingsUpdated,
     UploadChunk,
     UploadRequest,
@@ -45,6 +46,7 @@ from sandbox.protocol import (
 )
 
 EXIT_HOST_GONE = 0
+LINGER_S = 2.0  # after the RunEnd, for the host to read it and close the channel
 # Taken before the child's thread limit wraps Thread.start (sandbox/child/__init__.py).
 _START_THREAD = (
     threading.Thread.start
@@ -131,6 +133,17 @@ class ChannelPort:
             self._channel.send(message)
         except ChannelClosed:
             os._exit(EXIT_HOST_GONE)
+
+    def end(self, end: RunEnd) -> None:
+        """Send the run's last frame, then read on until the host closes the channel (it
+        does once it has read the end), at most LINGER_S. An answer the script asked for
+        and no longer reads may still be on its way: a child that exits with it unread
+        resets the socket, and a busy host loses this very frame from its buffer."""
+        self.send(end)
+        with self._lock:
+            reader = self._reader
+        if reader is not None:  # else nothing was asked, so nothing can come
+            reader.join(LINGER_S)  # its ChannelClosed ends the process
 
     # -- HostPort -----------------------------------------------------------------------
 

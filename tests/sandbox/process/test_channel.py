@@ -142,6 +142,23 @@ async def test_an_oversized_length_is_refused_before_reading_it() -> None:
     child_sock.close()
 
 
+async def test_a_child_leaving_frames_of_ours_unread_is_read_to_its_last_frame() -> None:
+    """A child that exits while the host's last answer is still unread in its socket
+    resets the connection; what it sent before (its RunEnd) is still read, then the end.
+    Before: the reset dropped those frames, and a busy host recorded the run "killed"."""
+    host_sock, child_sock = socket.socketpair()
+    host = await AsyncChannel.connect(host_sock)
+    await host.send(BotCallEnd(1))  # the child never reads it
+    child_sock.sendall(encode(MessageAdded(0, "bot", "last words")) + encode(RunEnd("ok")))
+    child_sock.close()
+    await asyncio.sleep(0.05)  # the host was busy: the reset came before it read
+    assert await asyncio.wait_for(host.read(), 10) == MessageAdded(0, "bot", "last words")
+    assert await asyncio.wait_for(host.read(), 10) == RunEnd("ok")
+    with pytest.raises(ChannelClosed):
+        await asyncio.wait_for(host.read(), 10)
+    host.close()
+
+
 def test_sync_end_reports_a_closed_host() -> None:
     host_sock, child_sock = socket.socketpair()
     host_sock.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 
 import fastapi_poe as fp
@@ -211,6 +212,25 @@ async def test_output_written_just_before_exit_is_never_lost(pool: SandboxPool) 
     received = [event async for event in events]
     assert received[-1] == RunEnd("ok"), received[-1]
     assert sum(isinstance(e, MessageAdded) for e in received) == 205
+
+
+async def test_the_end_is_read_though_the_host_still_sends_what_the_script_left(
+    pool: SandboxPool,
+) -> None:
+    # The script stops reading a streamed answer and ends; the host, busy meanwhile (its
+    # loop blocked here), then sends the answer's next part to a child that is gone or
+    # about to go. Before: the child exited at once, the write failed or the socket was
+    # reset, and the host dropped the RunEnd still unread in its buffers ("killed").
+    async def flood(request: BotCallRequest) -> AsyncIterator[fp.PartialResponse]:
+        yield fp.PartialResponse(text="first")
+        time.sleep(0.5)  # the whole host is busy: the child ends meanwhile
+        for _ in range(50):
+            yield fp.PartialResponse(text="more")
+
+    source = "for part in poe.stream('Flood', 'x'):\n    print(part.text)\n    break\n"
+    outcome = await run(pool, source, services=TestServices({"Flood": flood}))
+    assert outcome.end == RunEnd("ok"), outcome.describe()
+    assert outcome.text == "first"
 
 
 async def test_a_failing_service_is_a_bot_error_not_a_hang(pool: SandboxPool) -> None:
