@@ -46,6 +46,23 @@ def unique_name(prefix: str = "s") -> str:
     return f"{prefix}{secrets.token_hex(6)}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "allows_500: the test provokes the last-resort handler")
+
+
+@pytest.fixture(autouse=True)
+def no_unhandled_errors(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """No request may reach the last-resort 500 handler unless the test says it provokes it:
+    anywhere else, one that does is a bug the test would otherwise pass over."""
+    yield
+    if request.node.get_closest_marker("allows_500"):
+        return
+    unhandled = [r for r in caplog.records if r.name == "service.routes.errors" and r.levelno >= 40]
+    assert not unhandled, f"a request reached the 500 handler: {unhandled[0].getMessage()}"
+
+
 # -- PostgreSQL --------------------------------------------------------------------------
 
 
