@@ -239,7 +239,12 @@ def sqlite_service(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream
 ) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("contract-sqlite")
-    yield from _serve(workdir, upstream, f"sqlite:///{workdir / 'scriptbots.db'}")
+    yield from _serve(
+        workdir,
+        upstream,
+        f"sqlite:///{workdir / 'scriptbots.db'}",
+        SCRIPTBOTS_SANDBOX_SLOTS="128",  # the default: hundreds of runs at once (test_concurrency)
+    )
 
 
 @pytest.fixture(scope="session")

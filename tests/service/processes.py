@@ -21,11 +21,19 @@ SCRIPTBOTS = str(Path(sys.executable).parent / "scriptbots")
 START_TIMEOUT_S = 30
 
 
+# Queries at once per server process unless a test says otherwise: each template of each
+# server holds a uid per pool slot for its whole life, and the machine's range (5,000;
+# sandbox/isolation/ids.py) fits only 8 processes of the default 128 (272 pool slots, two
+# templates), too few for the servers of two test workers at once.
+SERVER_SANDBOX_SLOTS = "16"
+
+
 def clean_environment(**variables: str) -> dict[str, str]:
     """This process's environment without any SCRIPTBOTS_* setting but the suite's cheap
-    password hashes, plus ``variables``."""
+    password hashes and small sandbox pools, plus ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRIPTBOTS_")}
     env[HASH_PROFILE_ENV] = "test"
+    env["SCRIPTBOTS_SANDBOX_SLOTS"] = SERVER_SANDBOX_SLOTS
     env.update(variables)
     return env
 
