@@ -33,8 +33,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Test processes (pytest-xdist): one per core of the 2-core machines. More would not fit the
+# sandbox uids (tests/service/processes.py: SERVER_SANDBOX_SLOTS) on a bigger one either.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-deps lint helm
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sandbox_start
