@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.load import Answer, at_once, query_body
+from benchmarks.load import Answer, Reading, at_once, query_body
 
 ACCESS_KEY = "BenchUpstreamAccessKey0123456789"  # make_app wants exactly 32 characters
 SECRET_KEY = "bench-secret-key-" + "x" * 32
@@ -238,10 +238,7 @@ class Cpu:
 
 
 async def ask(client: httpx.AsyncClient, url: str, key: str) -> Answer:
-    began = time.perf_counter()
-    events: list[tuple[str, str]] = []
-    meta_s = done_s = 0.0
-    first_text_s = first_text_at = None
+    reading = Reading(time.perf_counter())
     headers = {"Authorization": f"Bearer {key}"}
     async with client.stream("POST", url, json=query_body(), headers=headers) as response:
         if response.status_code != 200:
@@ -251,19 +248,9 @@ async def ask(client: httpx.AsyncClient, url: str, key: str) -> Answer:
             if line.startswith("event:"):
                 name = line[6:].strip()
             elif line.startswith("data:") and name:
-                data = line[5:].strip()
-                now = time.perf_counter()
-                events.append((name, data))
-                if name == "meta":
-                    meta_s = now - began
-                elif name == "text" and first_text_s is None and json.loads(data)["text"]:
-                    first_text_s, first_text_at = now - began, time.time()
-                elif name == "done":
-                    done_s = now - began
+                reading.add(name, line[5:].strip(), time.perf_counter())
                 name = ""
-    if not events or events[0][0] != "meta" or events[-1][0] != "done":
-        raise RuntimeError(f"{url}: not meta ... done: {events[:3]} ... {events[-3:]}")
-    return Answer(events, meta_s, first_text_s, first_text_at, done_s)
+    return reading.answer(url)
 
 
 def response_text(answer: Answer) -> str:

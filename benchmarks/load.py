@@ -16,7 +16,7 @@ import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,34 @@ class Answer:
     first_text_s: float | None  # request -> first non-empty text
     first_text_at: float | None  # time.time() when the first text arrived
     done_s: float
+
+
+@dataclass
+class Reading:
+    """One answer as its events arrive, timed from ``began`` (``time.perf_counter``)."""
+
+    began: float
+    events: list[tuple[str, str]] = field(default_factory=list)
+    meta_s: float = 0.0
+    first_text_s: float | None = None
+    first_text_at: float | None = None
+    done_s: float = 0.0
+
+    def add(self, name: str, data: str, now: float) -> None:
+        self.events.append((name, data))
+        if name == "meta":
+            self.meta_s = now - self.began
+        elif name == "text" and self.first_text_s is None and json.loads(data)["text"]:
+            self.first_text_s, self.first_text_at = now - self.began, time.time()
+        elif name == "done":
+            self.done_s = now - self.began
+
+    def answer(self, where: str) -> Answer:
+        """The answer; RuntimeError unless it is ``meta`` ... ``done``."""
+        events = self.events
+        if not events or events[0][0] != "meta" or events[-1][0] != "done":
+            raise RuntimeError(f"{where}: not meta ... done: {events[:3]} ... {events[-3:]}")
+        return Answer(events, self.meta_s, self.first_text_s, self.first_text_at, self.done_s)
 
 
 def query_body(text: str = "world") -> dict[str, Any]:
@@ -68,16 +96,13 @@ async def _chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
 async def raw_ask(connection: Connection, request: bytes) -> Answer:
     """One query on an open connection: its events, timed from the request's writing."""
     reader, writer = connection
-    began = time.perf_counter()
+    reading = Reading(time.perf_counter())
     writer.write(request)
     status = await reader.readline()
     if b" 200 " not in status:
         raise RuntimeError(f"HTTP {status!r}")
     while (await reader.readline()) not in (b"\r\n", b""):
         pass
-    events: list[tuple[str, str]] = []
-    meta_s = done_s = 0.0
-    first_text_s = first_text_at = None
     pending = b""
     async for chunk in _chunks(reader):
         pending += chunk
@@ -87,20 +112,10 @@ async def raw_ask(connection: Connection, request: bytes) -> Answer:
             fields = dict(
                 line.split(": ", 1) for line in block.decode().split("\r\n") if ": " in line
             )
-            name, data = fields.get("event", ""), fields.get("data", "")
-            if not name:
-                continue  # a keep-alive comment
-            events.append((name, data))
-            if name == "meta":
-                meta_s = now - began
-            elif name == "text" and first_text_s is None and json.loads(data)["text"]:
-                first_text_s, first_text_at = now - began, time.time()
-            elif name == "done":
-                done_s = now - began
+            if "event" in fields:  # else a keep-alive comment
+                reading.add(fields["event"], fields.get("data", ""), now)
     writer.close()
-    if not events or events[0][0] != "meta" or events[-1][0] != "done":
-        raise RuntimeError(f"not meta ... done: {events[:3]} ... {events[-3:]}")
-    return Answer(events, meta_s, first_text_s, first_text_at, done_s)
+    return reading.answer("raw client")
 
 
 async def at_once(targets: Sequence[tuple[str, str]]) -> list[Answer | BaseException]:
