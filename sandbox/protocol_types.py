@@ -66,8 +66,8 @@ class Request:
 def install() -> None:
     """Make ``import fastapi_poe`` in this process give the protocol types alone. Raises
     if fastapi_poe is imported already (this process has the real one: nothing to gain)
-    or if its types need more than they did (a new fastapi_poe: the template must not
-    start with a half-made package)."""
+    or if its types need more than they did (a new fastapi_poe): the template then exits,
+    it never starts with a half-made package."""
     if "fastapi_poe" in sys.modules:
         raise RuntimeError("fastapi_poe is imported already")
     spec = importlib.util.find_spec("fastapi_poe")
@@ -75,30 +75,25 @@ def install() -> None:
         raise ImportError("fastapi_poe is not installed")
     package = importlib.util.module_from_spec(spec)  # not run: __init__ imports the server
     sys.modules["fastapi_poe"] = package
-    try:
-        with _fastapi_request_only():
-            protocol = importlib.import_module("fastapi_poe.types")
-        package.types = protocol  # type: ignore[attr-defined]
-        surface: dict[str, object] = {name: getattr(protocol, name) for name in TYPES_NAMES}
-        for part, exceptions in EXCEPTIONS.items():
-            module = types.ModuleType(f"fastapi_poe.{part}")
-            module.__package__ = "fastapi_poe"
-            for name in IMPORTED_TYPES[part]:
-                setattr(module, name, surface[name])
-            for name, bases in exceptions.items():
-                cls = type(name, tuple(getattr(module, b) for b in bases) or (Exception,), {})
-                cls.__module__ = module.__name__
-                setattr(module, name, cls)
-                surface[name] = cls
-            sys.modules[module.__name__] = module
-            setattr(package, part, module)
-        for name, value in surface.items():
-            setattr(package, name, value)
-        package.__all__ = list(surface)  # type: ignore[attr-defined]
-    except BaseException:
-        for name in [n for n in sys.modules if n == "fastapi_poe" or n.startswith("fastapi_poe.")]:
-            del sys.modules[name]
-        raise
+    with _fastapi_request_only():
+        protocol = importlib.import_module("fastapi_poe.types")
+    package.types = protocol  # type: ignore[attr-defined]
+    surface: dict[str, object] = {name: getattr(protocol, name) for name in TYPES_NAMES}
+    for part, exceptions in EXCEPTIONS.items():
+        module = types.ModuleType(f"fastapi_poe.{part}")
+        module.__package__ = "fastapi_poe"
+        for name in IMPORTED_TYPES[part]:
+            setattr(module, name, surface[name])
+        for name, bases in exceptions.items():
+            cls = type(name, tuple(getattr(module, b) for b in bases) or (Exception,), {})
+            cls.__module__ = module.__name__
+            setattr(module, name, cls)
+            surface[name] = cls
+        sys.modules[module.__name__] = module
+        setattr(package, part, module)
+    for name, value in surface.items():
+        setattr(package, name, value)
+    package.__all__ = list(surface)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
